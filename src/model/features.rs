@@ -1,0 +1,88 @@
+//! From text to a sparse document vector: term frequencies and the per-document transforms
+//! (sublinear TF, length normalisation) of Rennie et al. (2003).
+
+use serde::{Deserialize, Serialize};
+
+use super::vocabulary::Vocabulary;
+use crate::text::Analyzer;
+
+/// Per-document transforms applied to term frequencies, on both the training and the scoring side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transforms {
+    /// Use `ln(1 + tf)` instead of the raw count.
+    pub sublinear_tf: bool,
+    /// Scale each document vector to unit Euclidean length.
+    pub length_norm: bool,
+    /// Multiply scoring-side term weights by `ln(N / df)`. (IDF is applied when scoring, not to the
+    /// stored counts, so that counts stay additive and incremental training stays exact.)
+    pub idf: bool,
+}
+
+impl Transforms {
+    /// No transform at all: raw counts, as in textbook multinomial naive Bayes.
+    pub const NONE: Transforms = Transforms {
+        sublinear_tf: false,
+        length_norm: false,
+        idf: false,
+    };
+}
+
+/// A sparse document vector: `(term id, weight)` pairs sorted by term id, ids distinct.
+pub type SparseVector = Vec<(u32, f64)>;
+
+/// Counts the known terms of `text` (unknown terms are skipped) into a sorted sparse vector of
+/// raw term frequencies.
+pub fn term_frequencies(analyzer: &Analyzer, vocabulary: &Vocabulary, text: &str) -> SparseVector {
+    let mut ids: Vec<u32> = Vec::with_capacity(text.len() / 6 + 1);
+    analyzer.for_each_term(text, |term| {
+        if let Some(id) = vocabulary.get(term) {
+            ids.push(id);
+        }
+    });
+    run_length(ids)
+}
+
+/// Like [`term_frequencies`], but adds unseen terms to the vocabulary (training side).
+pub fn term_frequencies_growing(
+    analyzer: &Analyzer,
+    vocabulary: &mut Vocabulary,
+    text: &str,
+) -> SparseVector {
+    let mut ids: Vec<u32> = Vec::with_capacity(text.len() / 6 + 1);
+    analyzer.for_each_term(text, |term| ids.push(vocabulary.insert(term)));
+    run_length(ids)
+}
+
+fn run_length(mut ids: Vec<u32>) -> SparseVector {
+    ids.sort_unstable();
+    let mut out: SparseVector = Vec::with_capacity(ids.len());
+    for id in ids {
+        match out.last_mut() {
+            Some((last, count)) if *last == id => *count += 1.0,
+            _ => out.push((id, 1.0)),
+        }
+    }
+    out
+}
+
+/// Applies the sublinear-TF and length-normalisation transforms in place.
+pub fn apply_document_transforms(vector: &mut SparseVector, transforms: Transforms) {
+    if transforms.sublinear_tf {
+        for (_, w) in vector.iter_mut() {
+            *w = w.ln_1p();
+        }
+    }
+    if transforms.length_norm {
+        normalize_l2(vector);
+    }
+}
+
+/// Scales a vector to unit Euclidean length (no-op for an empty vector).
+pub fn normalize_l2(vector: &mut SparseVector) {
+    let norm = vector.iter().map(|(_, w)| w * w).sum::<f64>().sqrt();
+    if norm > 0.0 {
+        for (_, w) in vector.iter_mut() {
+            *w /= norm;
+        }
+    }
+}

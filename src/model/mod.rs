@@ -1,0 +1,471 @@
+//! Naive Bayes topic models: training, scoring, calibration, tags, paragraphs and explanations.
+//!
+//! A [`Model`] owns its analyzer settings, its additive [`counts::Counts`] (so training can always
+//! continue), the derived scoring [`weights::Weights`], and what was fitted on held-out data: the
+//! softmax temperature and the per-label tag thresholds. Classification is sparse: a document's
+//! score for each label is the label bias plus, over its distinct known terms, term weight × the
+//! label's weight for that term (one contiguous ndarray row per term).
+
+pub mod calibration;
+pub mod counts;
+pub mod features;
+pub mod training;
+pub mod vocabulary;
+pub mod weights;
+
+use serde::{Deserialize, Serialize};
+
+use crate::text::{Analyzer, AnalyzerSettings};
+use counts::Counts;
+use features::{term_frequencies, Transforms};
+pub use training::{CvMetrics, TrainError};
+pub use weights::NbKind;
+use weights::{RawScores, Weights};
+
+/// One labeled training example.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Example {
+    /// The text.
+    pub text: String,
+    /// Its labels, dominant first (at least one).
+    pub labels: Vec<String>,
+}
+
+/// Everything that decides how a model is trained and how it scores; stored in the model file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSettings {
+    /// How text becomes terms.
+    pub analyzer: AnalyzerSettings,
+    /// Which naive Bayes variant picks the top label.
+    pub kind: NbKind,
+    /// Lidstone smoothing α. When `alpha_grid` is not empty, training replaces it by the grid value
+    /// with the best cross-validated score.
+    pub alpha: f64,
+    /// Candidate values of α chosen from by cross-validation (empty: keep `alpha`).
+    pub alpha_grid: Vec<f64>,
+    /// Per-document term weight transforms.
+    pub transforms: Transforms,
+    /// Folds of the internal cross-validation that fits the temperature and the tag thresholds
+    /// (below 2: no cross-validation; temperature 1 and a fixed threshold).
+    pub folds: usize,
+    /// Also tag a label when it is the clear top label of a paragraph of at least
+    /// `min_paragraph_terms` known terms.
+    pub paragraph_tags: bool,
+    /// Smallest paragraph (in known terms) that can add a tag.
+    pub min_paragraph_terms: usize,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        Self {
+            analyzer: AnalyzerSettings::default(),
+            kind: NbKind::Complement,
+            alpha: 0.1,
+            alpha_grid: vec![0.01, 0.03, 0.1, 0.3, 1.0],
+            transforms: Transforms {
+                sublinear_tf: true,
+                length_norm: true,
+                idf: true,
+            },
+            folds: 5,
+            paragraph_tags: true,
+            min_paragraph_terms: 12,
+        }
+    }
+}
+
+impl ModelSettings {
+    /// A one-line description, e.g. `complement-nb alpha=0.1 tf=log idf norm bigrams`.
+    pub fn describe(&self) -> String {
+        let mut parts = vec![
+            match self.kind {
+                NbKind::Multinomial => "multinomial-nb".to_owned(),
+                NbKind::Complement => "complement-nb".to_owned(),
+            },
+            format!("alpha={}", self.alpha),
+        ];
+        if self.transforms.sublinear_tf {
+            parts.push("tf=log".into());
+        }
+        if self.transforms.idf {
+            parts.push("idf".into());
+        }
+        if self.transforms.length_norm {
+            parts.push("norm".into());
+        }
+        if self.analyzer.bigrams {
+            parts.push("bigrams".into());
+        }
+        if self.analyzer.stop_words {
+            parts.push("stop-words".into());
+        }
+        if self.analyzer.stemming == crate::text::Stemming::Light {
+            parts.push("stem=light".into());
+        }
+        parts.join(" ")
+    }
+}
+
+/// What was fitted on held-out data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// Softmax temperature for the top-label scores.
+    pub temperature: f64,
+    /// Per label (aligned with the label list): one-vs-rest log-odds at or above which it is a tag.
+    pub thresholds: Vec<f64>,
+    /// Threshold for labels without one of their own (new labels, rare labels).
+    pub default_threshold: f64,
+}
+
+/// Facts about how a model came to be.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// When it was trained (RFC 3339, UTC); `SOURCE_DATE_EPOCH` fixes it for reproducible builds.
+    pub created_at: String,
+    /// The version it was trained on top of, for incremental training.
+    pub parent_version: Option<String>,
+    /// Examples added in the training run that made this model.
+    pub examples_trained: u64,
+    /// Cross-validated metrics from the last full training (absent for incremental updates).
+    pub cv: Option<CvMetrics>,
+}
+
+/// A label and its probability.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LabelScore {
+    /// Label name.
+    pub label: String,
+    /// Calibrated probability.
+    pub probability: f64,
+}
+
+/// A term and how much it pushed the top label ahead of the runner-up.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TermWeight {
+    /// The term as the analyzer produced it (stemmed, lower-case; bigrams joined by a space).
+    pub term: String,
+    /// Its contribution to the score margin.
+    pub weight: f64,
+}
+
+/// The classification of one paragraph.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ParagraphClassification {
+    /// Byte offset of the paragraph start in the text.
+    pub start: usize,
+    /// Byte offset one past its end.
+    pub end: usize,
+    /// Its top label.
+    pub label: String,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Its probabilities, highest first.
+    pub scores: Vec<LabelScore>,
+}
+
+/// What [`Model::classify`] returns.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Classification {
+    /// The top label.
+    pub label: String,
+    /// Calibrated probabilities, highest first (all labels unless `top_k` cut them).
+    pub scores: Vec<LabelScore>,
+    /// Every label the text is substantially about; the top label first.
+    pub tags: Vec<String>,
+    /// Terms behind the top label (only when asked).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub explanation: Vec<TermWeight>,
+    /// Per-paragraph breakdown (only when asked).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paragraphs: Vec<ParagraphClassification>,
+}
+
+/// Options of one classification.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClassifyOptions {
+    /// Number of scores to return, best first; 0 means all.
+    pub top_k: usize,
+    /// Include the explanation.
+    pub explain: bool,
+    /// Include the per-paragraph breakdown.
+    pub paragraphs: bool,
+}
+
+/// Number of terms an explanation lists.
+const EXPLANATION_TERMS: usize = 10;
+
+/// A trained naive Bayes topic model.
+#[derive(Debug, Clone)]
+pub struct Model {
+    settings: ModelSettings,
+    analyzer: Analyzer,
+    counts: Counts,
+    weights: Weights,
+    calibration: Calibration,
+    metadata: Metadata,
+}
+
+/// Scores and decisions for one piece of text, before they are turned into strings.
+struct Scored {
+    raw: RawScores,
+    probabilities: Vec<f64>,
+    top: usize,
+    known_terms: usize,
+    query: features::SparseVector,
+}
+
+impl Model {
+    /// Assembles a model from its parts, recomputing the weights.
+    pub fn from_parts(
+        settings: ModelSettings,
+        counts: Counts,
+        calibration: Calibration,
+        metadata: Metadata,
+    ) -> Self {
+        let weights = Weights::compute(&counts, settings.kind, settings.alpha, settings.transforms);
+        Self {
+            analyzer: Analyzer::new(settings.analyzer.clone()),
+            settings,
+            counts,
+            weights,
+            calibration,
+            metadata,
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &ModelSettings {
+        &self.settings
+    }
+
+    /// The additive counts.
+    pub fn counts(&self) -> &Counts {
+        &self.counts
+    }
+
+    /// The scoring weights.
+    pub fn weights(&self) -> &Weights {
+        &self.weights
+    }
+
+    /// The calibration.
+    pub fn calibration(&self) -> &Calibration {
+        &self.calibration
+    }
+
+    /// The metadata.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// The label names.
+    pub fn labels(&self) -> &[String] {
+        &self.counts.labels
+    }
+
+    /// Examples per label.
+    pub fn label_examples(&self) -> Vec<(String, u64)> {
+        self.counts
+            .labels
+            .iter()
+            .zip(&self.counts.label_documents)
+            .map(|(l, d)| (l.clone(), d.round() as u64))
+            .collect()
+    }
+
+    /// The analyzer this model tokenizes with.
+    pub fn analyzer(&self) -> &Analyzer {
+        &self.analyzer
+    }
+
+    /// Raw (uncalibrated) scores of a text.
+    pub fn raw_scores(&self, text: &str) -> RawScores {
+        self.score_text(text).raw
+    }
+
+    fn score_text(&self, text: &str) -> Scored {
+        let tf = term_frequencies(&self.analyzer, &self.counts.vocabulary, text);
+        let known_terms = tf.iter().map(|(_, n)| *n as usize).sum();
+        let query = self.weights.query_vector(tf, self.settings.transforms);
+        let raw = self.weights.score(&query);
+        let probabilities = calibration::softmax(&raw.top, self.calibration.temperature);
+        let top = argmax(&raw.top);
+        Scored {
+            raw,
+            probabilities,
+            top,
+            known_terms,
+            query,
+        }
+    }
+
+    /// The labels tagged by one-vs-rest thresholds (the top label always), best first.
+    fn threshold_tags(&self, scored: &Scored) -> Vec<usize> {
+        let mut tags: Vec<usize> = (0..self.counts.labels.len())
+            .filter(|&c| c == scored.top || scored.raw.ovr[c] >= self.threshold(c))
+            .collect();
+        tags.sort_by(|&a, &b| scored.probabilities[b].total_cmp(&scored.probabilities[a]));
+        tags
+    }
+
+    fn threshold(&self, label: usize) -> f64 {
+        self.calibration
+            .thresholds
+            .get(label)
+            .copied()
+            .unwrap_or(self.calibration.default_threshold)
+    }
+
+    fn label_scores(&self, probabilities: &[f64], top_k: usize) -> Vec<LabelScore> {
+        let mut order: Vec<usize> = (0..probabilities.len()).collect();
+        order.sort_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]).then(a.cmp(&b)));
+        if top_k > 0 {
+            order.truncate(top_k);
+        }
+        order
+            .into_iter()
+            .map(|c| LabelScore {
+                label: self.counts.labels[c].clone(),
+                probability: probabilities[c],
+            })
+            .collect()
+    }
+
+    /// Classifies `text`: top label, calibrated probabilities, tags, and on request an explanation
+    /// and a per-paragraph breakdown.
+    pub fn classify(&self, text: &str, options: ClassifyOptions) -> Classification {
+        let scored = self.score_text(text);
+        let mut tag_ids = self.threshold_tags(&scored);
+        let spans = paragraph_spans(text);
+        let need_paragraphs = spans.len() > 1 && (options.paragraphs || self.settings.paragraph_tags);
+        let mut paragraphs = Vec::new();
+        if need_paragraphs {
+            for (start, end) in spans {
+                let part = self.score_text(&text[start..end]);
+                let part_tags = self.threshold_tags(&part);
+                if self.settings.paragraph_tags
+                    && part.known_terms >= self.settings.min_paragraph_terms
+                    && part.raw.ovr[part.top] >= self.threshold(part.top)
+                    && !tag_ids.contains(&part.top)
+                {
+                    tag_ids.push(part.top);
+                }
+                if options.paragraphs {
+                    paragraphs.push(ParagraphClassification {
+                        start,
+                        end,
+                        label: self.counts.labels[part.top].clone(),
+                        tags: part_tags.iter().map(|&c| self.counts.labels[c].clone()).collect(),
+                        scores: self.label_scores(&part.probabilities, options.top_k),
+                    });
+                }
+            }
+        } else if options.paragraphs {
+            let (start, end) = (0, text.len());
+            paragraphs.push(ParagraphClassification {
+                start,
+                end,
+                label: self.counts.labels[scored.top].clone(),
+                tags: tag_ids.iter().map(|&c| self.counts.labels[c].clone()).collect(),
+                scores: self.label_scores(&scored.probabilities, options.top_k),
+            });
+        }
+        let explanation = if options.explain {
+            self.explain(&scored)
+        } else {
+            Vec::new()
+        };
+        Classification {
+            label: self.counts.labels[scored.top].clone(),
+            scores: self.label_scores(&scored.probabilities, options.top_k),
+            tags: tag_ids.iter().map(|&c| self.counts.labels[c].clone()).collect(),
+            explanation,
+            paragraphs,
+        }
+    }
+
+    /// The terms that pushed the top label furthest ahead of the runner-up.
+    fn explain(&self, scored: &Scored) -> Vec<TermWeight> {
+        let top = scored.top;
+        let runner_up = (0..scored.raw.top.len())
+            .filter(|&c| c != top)
+            .max_by(|&a, &b| scored.raw.top[a].total_cmp(&scored.raw.top[b]));
+        let mut contributions: Vec<(u32, f64)> = scored
+            .query
+            .iter()
+            .map(|&(t, q)| {
+                let row = self.weights.top.row(t as usize);
+                let margin = match runner_up {
+                    Some(r) => row[top] - row[r],
+                    None => row[top],
+                };
+                (t, q * margin)
+            })
+            .filter(|(_, w)| *w > 0.0)
+            .collect();
+        contributions.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        contributions.truncate(EXPLANATION_TERMS);
+        contributions
+            .into_iter()
+            .map(|(t, weight)| TermWeight {
+                term: self.counts.vocabulary.term(t).to_owned(),
+                weight,
+            })
+            .collect()
+    }
+}
+
+fn argmax(values: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, v) in values.iter().enumerate() {
+        if *v > values[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Byte spans of the paragraphs of `text`: runs of non-blank lines separated by blank lines.
+/// Leading and trailing whitespace of each paragraph is excluded from its span.
+pub fn paragraph_spans(text: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut current: Option<(usize, usize)> = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let line_start = offset;
+        offset += line.len();
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            if let Some(span) = current.take() {
+                spans.push(span);
+            }
+            continue;
+        }
+        let lead = line.len() - line.trim_start().len();
+        let start = line_start + lead;
+        let end = line_start + lead + trimmed.len();
+        current = Some(match current {
+            Some((s, _)) => (s, end),
+            None => (start, end),
+        });
+    }
+    if let Some(span) = current {
+        spans.push(span);
+    }
+    spans
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paragraphs_split_on_blank_lines_with_exact_offsets() {
+        let text = "  First line\nstill first.\n\n \nSecond one.\n";
+        let spans = paragraph_spans(text);
+        assert_eq!(spans.len(), 2);
+        assert_eq!(&text[spans[0].0..spans[0].1], "First line\nstill first.");
+        assert_eq!(&text[spans[1].0..spans[1].1], "Second one.");
+        assert!(paragraph_spans(" \n\n").is_empty());
+    }
+}

@@ -1,0 +1,481 @@
+//! Training: counting, incremental updates, and the internal cross-validation that chooses α and
+//! fits the calibration temperature and the tag thresholds on held-out scores.
+//!
+//! Cross-validation is cheap because counts are additive: the model for fold `f` is the full counts
+//! minus the fold's own documents, so no fold re-reads the text.
+
+use serde::{Deserialize, Serialize};
+
+use super::calibration::{expected_calibration_error, fit_temperature, softmax};
+use super::counts::Counts;
+use super::features::{apply_document_transforms, term_frequencies_growing, SparseVector};
+use super::weights::Weights;
+use super::{argmax, Calibration, Example, Metadata, Model, ModelSettings};
+use crate::text::Analyzer;
+
+/// Why training was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TrainError {
+    /// No examples and no labels left: there is nothing to build a model from.
+    #[error("no training examples: give at least one example with a text and a label")]
+    NoExamples,
+    /// An example is unusable.
+    #[error("example {index}: {reason}")]
+    InvalidExample {
+        /// Position of the example in the input (0-based).
+        index: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A label to remove does not exist.
+    #[error("cannot remove label {0:?}: the model has no such label")]
+    UnknownLabel(String),
+    /// Removing labels would leave the model without any.
+    #[error("removing these labels would leave the model with no label at all")]
+    NoLabelsLeft,
+}
+
+/// Cross-validated quality of a training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CvMetrics {
+    /// Number of folds.
+    pub folds: usize,
+    /// The α chosen (or fixed).
+    pub alpha: f64,
+    /// Top-1 accuracy (right when the top label is among the example's labels).
+    pub accuracy: f64,
+    /// Macro-averaged F1 of the top label against the dominant (first) label.
+    pub macro_f1: f64,
+    /// Micro-averaged F1 of the tags against all labels.
+    pub tag_micro_f1: f64,
+    /// Expected calibration error of the top-1 probability, after calibration.
+    pub ece: f64,
+}
+
+/// One analysed training document.
+struct Document {
+    /// Raw term frequencies (for scoring it as held-out text).
+    tf: SparseVector,
+    /// Transformed training vector (what the counts add).
+    vector: SparseVector,
+    labels: Vec<u32>,
+}
+
+/// Held-out scores of every training document, from the fold that did not train on it.
+struct HeldOut {
+    top: Vec<Vec<f64>>,
+    ovr: Vec<Vec<f64>>,
+}
+
+fn validate(examples: &[Example]) -> Result<(), TrainError> {
+    for (index, example) in examples.iter().enumerate() {
+        let reason = if example.text.trim().is_empty() {
+            "text is empty"
+        } else if example.labels.is_empty() {
+            "no label: give at least one"
+        } else if example.labels.iter().any(|l| l.trim().is_empty()) {
+            "a label is empty"
+        } else {
+            continue;
+        };
+        return Err(TrainError::InvalidExample {
+            index,
+            reason: reason.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn analyse(
+    analyzer: &Analyzer,
+    settings: &ModelSettings,
+    counts: &mut Counts,
+    examples: &[Example],
+    progress: &mut dyn FnMut(usize),
+) -> Vec<Document> {
+    let mut documents = Vec::with_capacity(examples.len());
+    for (i, example) in examples.iter().enumerate() {
+        let tf = term_frequencies_growing(analyzer, &mut counts.vocabulary, &example.text);
+        let mut vector = tf.clone();
+        apply_document_transforms(&mut vector, settings.transforms);
+        let mut labels: Vec<u32> = Vec::with_capacity(example.labels.len());
+        for label in &example.labels {
+            let index = counts.label_index(label.trim());
+            if !labels.contains(&index) {
+                labels.push(index);
+            }
+        }
+        counts.add_document(&vector, &labels);
+        documents.push(Document { tf, vector, labels });
+        if i % 256 == 255 {
+            progress(i + 1);
+        }
+    }
+    progress(examples.len());
+    documents
+}
+
+/// The model creation time: `SOURCE_DATE_EPOCH` when set (reproducible builds), else now.
+fn created_at() -> String {
+    let seconds = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0)
+        });
+    crate::store::rfc3339(seconds)
+}
+
+impl Model {
+    /// Trains a fresh model from `examples`: counts, then (with `settings.folds >= 2`) internal
+    /// cross-validation to choose α from the grid and to fit the temperature and tag thresholds.
+    /// `progress` is called with the number of examples analysed so far.
+    pub fn train(
+        settings: &ModelSettings,
+        examples: &[Example],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Model, TrainError> {
+        if examples.is_empty() {
+            return Err(TrainError::NoExamples);
+        }
+        validate(examples)?;
+        let mut settings = settings.clone();
+        let analyzer = Analyzer::new(settings.analyzer.clone());
+        let mut counts = Counts::default();
+        let documents = analyse(&analyzer, &settings, &mut counts, examples, progress);
+        counts.grow_to_vocabulary();
+
+        let (calibration, cv) = if settings.folds >= 2 && documents.len() >= settings.folds {
+            let (alpha, held_out) = choose_alpha(&settings, &counts, &documents);
+            settings.alpha = alpha;
+            let (calibration, cv) = fit_calibration(&settings, &counts, &documents, &held_out);
+            (calibration, Some(cv))
+        } else {
+            (uncalibrated(counts.labels.len()), None)
+        };
+        let metadata = Metadata {
+            created_at: created_at(),
+            parent_version: None,
+            examples_trained: examples.len() as u64,
+            cv,
+        };
+        Ok(Model::from_parts(settings, counts, calibration, metadata))
+    }
+
+    /// Trains on top of this model: adds `examples` to its counts (new labels welcome) and removes
+    /// `remove_labels`. The result equals training on all the examples at once, except that the
+    /// temperature and thresholds are kept (new labels use the default threshold).
+    pub fn train_incremental(
+        &self,
+        examples: &[Example],
+        remove_labels: &[String],
+        parent_version: Option<String>,
+    ) -> Result<Model, TrainError> {
+        validate(examples)?;
+        let mut counts = self.counts.clone();
+        let mut calibration = self.calibration.clone();
+        for label in remove_labels {
+            let Some(index) = counts.labels.iter().position(|l| l == label) else {
+                return Err(TrainError::UnknownLabel(label.clone()));
+            };
+            counts.remove_label(label);
+            if index < calibration.thresholds.len() {
+                calibration.thresholds.remove(index);
+            }
+        }
+        analyse(
+            &self.analyzer,
+            &self.settings,
+            &mut counts,
+            examples,
+            &mut |_| {},
+        );
+        counts.grow_to_vocabulary();
+        if counts.labels.is_empty() {
+            return Err(TrainError::NoLabelsLeft);
+        }
+        calibration
+            .thresholds
+            .resize(counts.labels.len(), calibration.default_threshold);
+        let metadata = Metadata {
+            created_at: created_at(),
+            parent_version,
+            examples_trained: examples.len() as u64,
+            cv: None,
+        };
+        Ok(Model::from_parts(
+            self.settings.clone(),
+            counts,
+            calibration,
+            metadata,
+        ))
+    }
+}
+
+fn uncalibrated(n_labels: usize) -> Calibration {
+    Calibration {
+        temperature: 1.0,
+        thresholds: vec![0.0; n_labels],
+        default_threshold: 0.0,
+    }
+}
+
+fn fold_of(index: usize, folds: usize) -> usize {
+    index % folds
+}
+
+/// Scores every document with the fold model that did not see it, for each α of the grid, and
+/// returns the α with the best held-out accuracy plus tag micro-F1 at threshold 0, with its scores.
+fn choose_alpha(settings: &ModelSettings, counts: &Counts, documents: &[Document]) -> (f64, HeldOut) {
+    let grid: Vec<f64> = if settings.alpha_grid.is_empty() {
+        vec![settings.alpha]
+    } else {
+        settings.alpha_grid.clone()
+    };
+    let fold_counts: Vec<Counts> = (0..settings.folds)
+        .map(|f| {
+            let mut c = counts.clone();
+            for (i, d) in documents.iter().enumerate() {
+                if fold_of(i, settings.folds) == f {
+                    c.subtract_document(&d.vector, &d.labels);
+                }
+            }
+            c
+        })
+        .collect();
+    let mut best: Option<(f64, f64, HeldOut)> = None;
+    for &alpha in &grid {
+        let mut held_out = HeldOut {
+            top: vec![Vec::new(); documents.len()],
+            ovr: vec![Vec::new(); documents.len()],
+        };
+        for (f, fc) in fold_counts.iter().enumerate() {
+            let weights = Weights::compute(fc, settings.kind, alpha, settings.transforms);
+            for (i, d) in documents.iter().enumerate() {
+                if fold_of(i, settings.folds) == f {
+                    let q = weights.query_vector(d.tf.clone(), settings.transforms);
+                    let raw = weights.score(&q);
+                    held_out.top[i] = raw.top;
+                    held_out.ovr[i] = raw.ovr;
+                }
+            }
+        }
+        let accuracy = held_out_accuracy(&held_out, documents);
+        let thresholds = vec![0.0; counts.labels.len()];
+        let tag_f1 = tag_micro_f1(&held_out, documents, &thresholds);
+        let objective = accuracy + tag_f1;
+        if best.as_ref().is_none_or(|(_, b, _)| objective > *b) {
+            best = Some((alpha, objective, held_out));
+        }
+    }
+    match best {
+        Some((alpha, _, held_out)) => (alpha, held_out),
+        None => (
+            settings.alpha,
+            HeldOut {
+                top: Vec::new(),
+                ovr: Vec::new(),
+            },
+        ),
+    }
+}
+
+fn held_out_accuracy(held_out: &HeldOut, documents: &[Document]) -> f64 {
+    let right = documents
+        .iter()
+        .zip(&held_out.top)
+        .filter(|(d, top)| d.labels.contains(&(argmax(top) as u32)))
+        .count();
+    right as f64 / documents.len().max(1) as f64
+}
+
+/// Whether label `c` is tagged for a document with held-out scores.
+fn is_tagged(top: &[f64], ovr: &[f64], c: usize, threshold: f64) -> bool {
+    argmax(top) == c || ovr[c] >= threshold
+}
+
+fn tag_micro_f1(held_out: &HeldOut, documents: &[Document], thresholds: &[f64]) -> f64 {
+    let (mut tp, mut fp, mut fn_) = (0usize, 0usize, 0usize);
+    for (i, d) in documents.iter().enumerate() {
+        for (c, &threshold) in thresholds.iter().enumerate() {
+            let predicted = is_tagged(&held_out.top[i], &held_out.ovr[i], c, threshold);
+            let gold = d.labels.contains(&(c as u32));
+            match (predicted, gold) {
+                (true, true) => tp += 1,
+                (true, false) => fp += 1,
+                (false, true) => fn_ += 1,
+                _ => {}
+            }
+        }
+    }
+    f1(tp, fp, fn_)
+}
+
+fn f1(tp: usize, fp: usize, fn_: usize) -> f64 {
+    if tp == 0 {
+        return 0.0;
+    }
+    2.0 * tp as f64 / (2 * tp + fp + fn_) as f64
+}
+
+/// Labels with fewer held-out positives than this use the shared default threshold.
+const MIN_POSITIVES_FOR_OWN_THRESHOLD: usize = 5;
+
+/// The threshold on one-vs-rest log-odds that maximises F1 for the `(score, gold, forced)` points,
+/// where `forced` points (the top label) are tagged whatever their score.
+fn best_threshold(points: &mut [(f64, bool, bool)]) -> f64 {
+    points.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let forced_tp = points.iter().filter(|p| p.2 && p.1).count();
+    let forced_fp = points.iter().filter(|p| p.2 && !p.1).count();
+    let positives = points.iter().filter(|p| p.1).count();
+    let (mut tp, mut fp) = (forced_tp, forced_fp);
+    // Threshold above every score: only forced tags.
+    let mut best = (f1(tp, fp, positives - tp), points.first().map_or(0.0, |p| p.0 + 1.0));
+    let mut i = 0;
+    while i < points.len() {
+        let score = points[i].0;
+        // Take every point with this score together.
+        while i < points.len() && points[i].0 == score {
+            if !points[i].2 {
+                if points[i].1 {
+                    tp += 1;
+                } else {
+                    fp += 1;
+                }
+            }
+            i += 1;
+        }
+        let value = f1(tp, fp, positives - tp);
+        if value > best.0 {
+            let next = points.get(i).map_or(score - 1.0, |p| p.0);
+            best = (value, (score + next) / 2.0);
+        }
+    }
+    best.1
+}
+
+fn fit_calibration(
+    settings: &ModelSettings,
+    counts: &Counts,
+    documents: &[Document],
+    held_out: &HeldOut,
+) -> (Calibration, CvMetrics) {
+    let n_labels = counts.labels.len();
+    // Temperature: gold is the example's label that scored best.
+    let samples: Vec<(Vec<f64>, usize)> = documents
+        .iter()
+        .zip(&held_out.top)
+        .map(|(d, top)| {
+            let gold = d
+                .labels
+                .iter()
+                .map(|&l| l as usize)
+                .max_by(|&a, &b| top[a].total_cmp(&top[b]))
+                .unwrap_or(0);
+            (top.clone(), gold)
+        })
+        .collect();
+    let temperature = fit_temperature(&samples);
+
+    // Thresholds: per label where it has enough positives, a shared one otherwise.
+    let points_for = |c: usize| -> Vec<(f64, bool, bool)> {
+        documents
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                (
+                    held_out.ovr[i][c],
+                    d.labels.contains(&(c as u32)),
+                    argmax(&held_out.top[i]) == c,
+                )
+            })
+            .collect()
+    };
+    let mut pooled: Vec<(f64, bool, bool)> = (0..n_labels).flat_map(points_for).collect();
+    let default_threshold = best_threshold(&mut pooled);
+    let thresholds: Vec<f64> = (0..n_labels)
+        .map(|c| {
+            let mut points = points_for(c);
+            if points.iter().filter(|p| p.1).count() >= MIN_POSITIVES_FOR_OWN_THRESHOLD {
+                best_threshold(&mut points)
+            } else {
+                default_threshold
+            }
+        })
+        .collect();
+
+    let accuracy = held_out_accuracy(held_out, documents);
+    let tag_micro_f1 = tag_micro_f1(held_out, documents, &thresholds);
+    let confidences: Vec<(f64, bool)> = documents
+        .iter()
+        .zip(&held_out.top)
+        .map(|(d, top)| {
+            let p = softmax(top, temperature);
+            let best = argmax(top);
+            (p[best], d.labels.contains(&(best as u32)))
+        })
+        .collect();
+    let ece = expected_calibration_error(&confidences, 10);
+    let macro_f1 = {
+        let mut per_label = vec![(0usize, 0usize, 0usize); n_labels];
+        for (d, top) in documents.iter().zip(&held_out.top) {
+            let predicted = argmax(top);
+            let gold = d.labels[0] as usize;
+            if predicted == gold {
+                per_label[gold].0 += 1;
+            } else {
+                per_label[predicted].1 += 1;
+                per_label[gold].2 += 1;
+            }
+        }
+        let present: Vec<f64> = per_label
+            .iter()
+            .filter(|(tp, fp, fn_)| tp + fp + fn_ > 0)
+            .map(|&(tp, fp, fn_)| f1(tp, fp, fn_))
+            .collect();
+        present.iter().sum::<f64>() / present.len().max(1) as f64
+    };
+    (
+        Calibration {
+            temperature,
+            thresholds,
+            default_threshold,
+        },
+        CvMetrics {
+            folds: settings.folds,
+            alpha: settings.alpha,
+            accuracy,
+            macro_f1,
+            tag_micro_f1,
+            ece,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn best_threshold_separates_clean_scores() {
+        let mut points = vec![
+            (3.0, true, false),
+            (2.0, true, false),
+            (-1.0, false, false),
+            (-2.0, false, false),
+        ];
+        let t = best_threshold(&mut points);
+        assert!(t > -1.0 && t < 2.0, "{t}");
+    }
+
+    #[test]
+    fn best_threshold_counts_forced_tags() {
+        // The only positive is forced; any threshold that admits others only adds false positives.
+        let mut points = vec![(5.0, false, false), (1.0, true, true), (0.5, false, false)];
+        let t = best_threshold(&mut points);
+        assert!(t > 5.0, "{t}");
+    }
+}

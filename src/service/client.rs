@@ -1,0 +1,64 @@
+//! A small client used by `topicd classify --addr`.
+
+use crate::model::{Classification, ClassifyOptions, LabelScore, ParagraphClassification, TermWeight};
+use crate::proto::topic_classifier_client::TopicClassifierClient;
+use crate::proto::{self, ClassifyRequest};
+
+fn scores(list: Vec<proto::LabelScore>) -> Vec<LabelScore> {
+    list.into_iter()
+        .map(|s| LabelScore {
+            label: s.label,
+            probability: s.probability,
+        })
+        .collect()
+}
+
+/// Classifies `text` on the server at `addr`; returns the classification and the model version.
+pub fn classify_remote(
+    addr: &str,
+    text: &str,
+    options: ClassifyOptions,
+) -> Result<(Classification, String), Box<dyn std::error::Error>> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let mut client = TopicClassifierClient::connect(addr.to_owned())
+            .await
+            .map_err(|e| format!("cannot connect to {addr}: {e}; is `topicd serve` running there?"))?;
+        let response = client
+            .classify(ClassifyRequest {
+                text: text.to_owned(),
+                top_k: options.top_k as u32,
+                explain: options.explain,
+                paragraphs: options.paragraphs,
+                model_version: String::new(),
+            })
+            .await
+            .map_err(|s| format!("{addr}: {:?}: {}", s.code(), s.message()))?
+            .into_inner();
+        let classification = Classification {
+            label: response.label,
+            scores: scores(response.scores),
+            tags: response.tags,
+            explanation: response
+                .explanation
+                .into_iter()
+                .map(|t| TermWeight {
+                    term: t.term,
+                    weight: t.weight,
+                })
+                .collect(),
+            paragraphs: response
+                .paragraphs
+                .into_iter()
+                .map(|p| ParagraphClassification {
+                    start: p.start as usize,
+                    end: p.end as usize,
+                    label: p.label,
+                    tags: p.tags,
+                    scores: scores(p.scores),
+                })
+                .collect(),
+        };
+        Ok((classification, response.model_version))
+    })
+}

@@ -1,0 +1,151 @@
+//! The token filters of the analyzer chain: number normalisation, English stop words and a light
+//! English stemmer. Each works in place on a token buffer.
+
+use super::NumberMode;
+
+/// Normalises number tokens according to a [`NumberMode`].
+#[derive(Debug, Clone, Copy)]
+pub struct NumberFilter {
+    mode: NumberMode,
+}
+
+impl NumberFilter {
+    /// A filter for the given mode.
+    pub fn new(mode: NumberMode) -> Self {
+        Self { mode }
+    }
+
+    /// Rewrites `token` in place; returns false when the token is to be dropped.
+    pub fn apply(&self, token: &mut String) -> bool {
+        if self.mode == NumberMode::Keep || !token.starts_with(|c: char| c.is_ascii_digit()) {
+            return true;
+        }
+        if !token.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b',') {
+            // Mixed tokens such as "2nd" or "f16" are words.
+            return true;
+        }
+        match self.mode {
+            NumberMode::Drop => false,
+            NumberMode::Shape => {
+                let digits = token
+                    .bytes()
+                    .take_while(|&b| b != b'.')
+                    .filter(u8::is_ascii_digit)
+                    .count()
+                    .min(9);
+                token.clear();
+                token.push('#');
+                token.push(char::from(b'0' + digits as u8));
+                true
+            }
+            NumberMode::Keep => true,
+        }
+    }
+}
+
+/// English stop words, sorted for binary search.
+const STOP_WORDS: &[&str] = &[
+    "a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any",
+    "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but",
+    "by", "can", "could", "did", "didnt", "do", "does", "doing", "dont", "down", "during", "each",
+    "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers",
+    "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself",
+    "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on",
+    "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "said", "same",
+    "says", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them",
+    "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under",
+    "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who",
+    "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves",
+];
+
+/// True when `token` (lower-case) is an English stop word.
+pub fn is_stop_word(token: &str) -> bool {
+    STOP_WORDS.binary_search(&token).is_ok()
+}
+
+fn ends_with_consonant_cluster_needing_e(stem: &str) -> bool {
+    // "rais" -> "raise", "pric" -> "price": restore a final e after these endings.
+    ["as", "is", "os", "us", "iz", "ac", "ic", "uc", "at", "it", "ut", "ag", "ug", "iv", "av", "ov"]
+        .iter()
+        .any(|end| stem.ends_with(end))
+}
+
+/// A light English stemmer in the spirit of Harman's S-stemmer, extended to -ing, -ed and -ly.
+/// It only shortens ASCII-lower-case words of five letters or more and never allocates.
+pub fn light_stem(token: &mut String) {
+    if token.len() < 4 || !token.bytes().all(|b| b.is_ascii_lowercase()) {
+        return;
+    }
+    let t = token.as_str();
+    if t.ends_with("ies") && !t.ends_with("eies") && !t.ends_with("aies") {
+        token.truncate(token.len() - 3);
+        token.push('y');
+    } else if t.ends_with("sses") || t.ends_with("shes") || t.ends_with("ches") || t.ends_with("xes")
+    {
+        token.truncate(token.len() - 2);
+    } else if t.ends_with('s') && !t.ends_with("ss") && !t.ends_with("us") && !t.ends_with("is") {
+        token.truncate(token.len() - 1);
+    } else if t.len() >= 6 && t.ends_with("ing") {
+        strip_verb_suffix(token, 3);
+    } else if t.len() >= 5 && t.ends_with("ed") && !t.ends_with("eed") {
+        strip_verb_suffix(token, 2);
+    } else if t.len() >= 6 && t.ends_with("ly") {
+        token.truncate(token.len() - 2);
+    }
+}
+
+fn strip_verb_suffix(token: &mut String, suffix_len: usize) {
+    token.truncate(token.len() - suffix_len);
+    let bytes = token.as_bytes();
+    let n = bytes.len();
+    if n >= 2 && bytes[n - 1] == bytes[n - 2] && !matches!(bytes[n - 1], b'l' | b's' | b'z') {
+        // "planned" -> "plan", "hitting" -> "hit"
+        token.truncate(n - 1);
+    } else if ends_with_consonant_cluster_needing_e(token) {
+        token.push('e');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_words_are_sorted_and_found() {
+        assert!(STOP_WORDS.windows(2).all(|w| w[0] < w[1]));
+        assert!(is_stop_word("the"));
+        assert!(!is_stop_word("tariff"));
+    }
+
+    fn stem(word: &str) -> String {
+        let mut s = word.to_owned();
+        light_stem(&mut s);
+        s
+    }
+
+    #[test]
+    fn light_stemmer_conflates_common_inflections() {
+        assert_eq!(stem("sanctions"), "sanction");
+        assert_eq!(stem("sanctioned"), "sanction");
+        assert_eq!(stem("policies"), "policy");
+        assert_eq!(stem("taxes"), "tax");
+        assert_eq!(stem("raised"), "raise");
+        assert_eq!(stem("raising"), "raise");
+        assert_eq!(stem("planned"), "plan");
+        assert_eq!(stem("crisis"), "crisis");
+        assert_eq!(stem("bonus"), "bonus");
+        assert_eq!(stem("gas"), "gas");
+        assert_eq!(stem("sharply"), "sharp");
+    }
+
+    #[test]
+    fn numbers_become_shapes() {
+        let f = NumberFilter::new(NumberMode::Shape);
+        let mut t = String::from("1,200.50");
+        assert!(f.apply(&mut t));
+        assert_eq!(t, "#4");
+        let mut w = String::from("2nd");
+        assert!(f.apply(&mut w));
+        assert_eq!(w, "2nd");
+    }
+}

@@ -1,0 +1,224 @@
+//! Text analysis: turns raw text into the terms the model counts.
+//!
+//! Like tantivy's analyzers, an [`Analyzer`] is a tokenizer followed by a chain of small filters, each
+//! its own type: [`tokenizer`] segments Unicode text into lower-cased word tokens, [`filters`] holds
+//! the number normaliser, the English stop-word list and the light English stemmer, and the analyzer
+//! optionally joins neighbouring words into bigrams. The settings ([`AnalyzerSettings`]) are stored in
+//! every model, so a model always tokenizes the way it was trained.
+//!
+//! The hot path allocates nothing per token: tokens are written into reusable buffers and handed to
+//! a callback as `&str`.
+
+pub mod filters;
+pub mod tokenizer;
+
+use serde::{Deserialize, Serialize};
+
+use filters::{is_stop_word, light_stem, NumberFilter};
+use tokenizer::Tokenizer;
+
+/// How tokens made of digits are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum NumberMode {
+    /// Keep numbers as they are ("1987", "3.5").
+    Keep,
+    /// Replace each number by its shape: `#` followed by its digit count ("1987" becomes "#4").
+    #[default]
+    Shape,
+    /// Drop numbers entirely.
+    Drop,
+}
+
+/// Which stemmer the analyzer runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stemming {
+    /// No stemming.
+    None,
+    /// A light English suffix stripper (plurals, -ing, -ed, -ly); see [`filters::light_stem`].
+    #[default]
+    Light,
+}
+
+/// Settings of the analyzer; part of every model file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnalyzerSettings {
+    /// Drop English stop words ("the", "of", …).
+    pub stop_words: bool,
+    /// Stemmer to apply after stop-word removal.
+    pub stemming: Stemming,
+    /// How numbers are normalised.
+    pub numbers: NumberMode,
+    /// Also emit word bigrams ("interest rates" as one term), joined by a space.
+    pub bigrams: bool,
+    /// Tokens shorter than this many characters are dropped (after stemming).
+    pub min_token_chars: usize,
+}
+
+impl Default for AnalyzerSettings {
+    fn default() -> Self {
+        Self {
+            stop_words: true,
+            stemming: Stemming::Light,
+            numbers: NumberMode::Shape,
+            bigrams: true,
+            min_token_chars: 2,
+        }
+    }
+}
+
+/// A tokenizer plus its filter chain, configured by [`AnalyzerSettings`].
+#[derive(Debug, Clone)]
+pub struct Analyzer {
+    settings: AnalyzerSettings,
+}
+
+impl Analyzer {
+    /// Builds an analyzer with the given settings.
+    pub fn new(settings: AnalyzerSettings) -> Self {
+        Self { settings }
+    }
+
+    /// The settings this analyzer was built with.
+    pub fn settings(&self) -> &AnalyzerSettings {
+        &self.settings
+    }
+
+    /// Calls `emit` for every term of `text`, in order: each unigram, followed (when bigrams are on)
+    /// by the bigram it forms with the previous unigram.
+    pub fn for_each_term(&self, text: &str, mut emit: impl FnMut(&str)) {
+        let numbers = NumberFilter::new(self.settings.numbers);
+        let mut tokens = Tokenizer::new(text);
+        let mut word = String::with_capacity(32);
+        let mut previous = String::with_capacity(32);
+        let mut bigram = String::with_capacity(64);
+        let mut have_previous = false;
+        while tokens.next_into(&mut word) {
+            if !numbers.apply(&mut word) {
+                continue;
+            }
+            if self.settings.stop_words && is_stop_word(&word) {
+                continue;
+            }
+            if self.settings.stemming == Stemming::Light {
+                light_stem(&mut word);
+            }
+            if word.chars().count() < self.settings.min_token_chars {
+                continue;
+            }
+            emit(&word);
+            if self.settings.bigrams {
+                if have_previous {
+                    bigram.clear();
+                    bigram.push_str(&previous);
+                    bigram.push(' ');
+                    bigram.push_str(&word);
+                    emit(&bigram);
+                }
+                previous.clear();
+                previous.push_str(&word);
+                have_previous = true;
+            }
+        }
+    }
+
+    /// Collects every term of `text` into owned strings (convenient for tests and tools; the
+    /// scoring path uses [`Analyzer::for_each_term`]).
+    pub fn terms(&self, text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        self.for_each_term(text, |t| out.push(t.to_owned()));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain() -> AnalyzerSettings {
+        AnalyzerSettings {
+            stop_words: false,
+            stemming: Stemming::None,
+            numbers: NumberMode::Keep,
+            bigrams: false,
+            min_token_chars: 1,
+        }
+    }
+
+    #[test]
+    fn unicode_words_are_lower_cased_and_split_on_punctuation() {
+        let a = Analyzer::new(plain());
+        assert_eq!(
+            a.terms("Zürich, ÉTÉ! Москва—Київ; naïve café."),
+            vec!["zürich", "été", "москва", "київ", "naïve", "café"]
+        );
+    }
+
+    #[test]
+    fn cjk_ideographs_become_single_character_terms() {
+        let a = Analyzer::new(plain());
+        assert_eq!(a.terms("東京 tokyo"), vec!["東", "京", "tokyo"]);
+    }
+
+    #[test]
+    fn possessives_and_contractions() {
+        let a = Analyzer::new(plain());
+        assert_eq!(
+            a.terms("Biden’s plan; Russia's army didn't"),
+            vec!["biden", "plan", "russia", "army", "didnt"]
+        );
+    }
+
+    #[test]
+    fn numbers_keep_decimals_and_thousands_or_become_shapes() {
+        let a = Analyzer::new(plain());
+        assert_eq!(a.terms("3.5 pct of 1,200 mln."), vec!["3.5", "pct", "of", "1,200", "mln"]);
+        let shaped = Analyzer::new(AnalyzerSettings {
+            numbers: NumberMode::Shape,
+            ..plain()
+        });
+        assert_eq!(shaped.terms("in 1987 rose 3.5 pct"), vec!["in", "#4", "rose", "#1", "pct"]);
+        let dropped = Analyzer::new(AnalyzerSettings {
+            numbers: NumberMode::Drop,
+            ..plain()
+        });
+        assert_eq!(dropped.terms("in 1987 rose 3.5 pct"), vec!["in", "rose", "pct"]);
+    }
+
+    #[test]
+    fn stop_words_stemming_and_bigrams() {
+        let a = Analyzer::new(AnalyzerSettings::default());
+        assert_eq!(
+            a.terms("The central banks raised interest rates"),
+            vec![
+                "central",
+                "bank",
+                "central bank",
+                "raise",
+                "bank raise",
+                "interest",
+                "raise interest",
+                "rate",
+                "interest rate"
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_and_punctuation_only_input_give_no_terms() {
+        let a = Analyzer::new(AnalyzerSettings::default());
+        assert!(a.terms("").is_empty());
+        assert!(a.terms(" \n\t—!?… ").is_empty());
+    }
+
+    #[test]
+    fn huge_input_is_handled_in_one_pass() {
+        let a = Analyzer::new(AnalyzerSettings::default());
+        let text = "missile launch condemned. ".repeat(200_000);
+        let mut n = 0usize;
+        a.for_each_term(&text, |_| n += 1);
+        // three unigrams and two bigrams per sentence, plus the bigrams across sentences
+        assert_eq!(n, 200_000 * 6 - 1);
+    }
+}
