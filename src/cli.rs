@@ -48,6 +48,8 @@ pub enum KindArg {
     Multinomial,
     /// Complement naive Bayes.
     Complement,
+    /// One-vs-rest naive Bayes.
+    OneVsRest,
 }
 
 /// Number handling on the command line.
@@ -103,6 +105,9 @@ pub struct TrainArgs {
     /// Do not normalise document vectors to unit length.
     #[arg(long)]
     pub no_length_norm: bool,
+    /// Complement NB: do not normalise each label's weights.
+    #[arg(long)]
+    pub no_weight_norm: bool,
     /// Do not add tags from paragraphs.
     #[arg(long)]
     pub no_paragraph_tags: bool,
@@ -176,6 +181,7 @@ fn settings_from(args: &TrainArgs) -> Result<ModelSettings, String> {
         kind: match args.kind {
             KindArg::Multinomial => NbKind::Multinomial,
             KindArg::Complement => NbKind::Complement,
+            KindArg::OneVsRest => NbKind::OneVsRest,
         },
         alpha: args.alpha,
         folds: args.folds,
@@ -185,6 +191,7 @@ fn settings_from(args: &TrainArgs) -> Result<ModelSettings, String> {
             length_norm: !args.no_length_norm,
         },
         paragraph_tags: !args.no_paragraph_tags,
+        weight_norm: !args.no_weight_norm,
         ..ModelSettings::default()
     };
     settings.analyzer.bigrams = !args.no_bigrams;

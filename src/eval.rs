@@ -36,6 +36,10 @@ pub struct LabelMetrics {
     pub support: usize,
     /// Tag F1 for this label.
     pub tag_f1: f64,
+    /// Examples that carry this label (tag view).
+    pub tag_support: usize,
+    /// Examples tagged with this label.
+    pub tagged: usize,
 }
 
 /// Everything `topicd eval` reports.
@@ -161,6 +165,8 @@ pub fn evaluate(model: &Model, examples: &[LabeledText]) -> Report {
                 f1: top.f1(),
                 support: support.get(&label).copied().unwrap_or(0),
                 tag_f1: tag.f1(),
+                tag_support: tag.tp + tag.fn_,
+                tagged: tag.tp + tag.fp,
             };
             (label, metrics)
         })

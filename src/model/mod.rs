@@ -4,7 +4,7 @@
 //! continue), the derived scoring [`weights::Weights`], and what was fitted on held-out data: the
 //! softmax temperature and the per-label tag thresholds. Classification is sparse: a document's
 //! score for each label is the label bias plus, over its distinct known terms, term weight × the
-//! label's weight for that term (one contiguous ndarray row per term).
+//! label's weight for that term, with the weights stored sparse (see [`weights`]).
 
 pub mod calibration;
 pub mod counts;
@@ -41,10 +41,14 @@ pub struct ModelSettings {
     /// Lidstone smoothing α. When `alpha_grid` is not empty, training replaces it by the grid value
     /// with the best cross-validated score.
     pub alpha: f64,
-    /// Candidate values of α chosen from by cross-validation (empty: keep `alpha`).
+    /// Smoothing α of the one-vs-rest (tag) weights; chosen from `alpha_grid` like `alpha`.
+    pub tag_alpha: f64,
+    /// Candidate values of α chosen from by cross-validation (empty: keep `alpha` and `tag_alpha`).
     pub alpha_grid: Vec<f64>,
     /// Per-document term weight transforms.
     pub transforms: Transforms,
+    /// Complement NB only: scale each label's weights to unit L1 norm (Rennie et al.'s WCNB).
+    pub weight_norm: bool,
     /// Folds of the internal cross-validation that fits the temperature and the tag thresholds
     /// (below 2: no cross-validation; temperature 1 and a fixed threshold).
     pub folds: usize,
@@ -61,12 +65,14 @@ impl Default for ModelSettings {
             analyzer: AnalyzerSettings::default(),
             kind: NbKind::Complement,
             alpha: 0.1,
+            tag_alpha: 0.1,
             alpha_grid: vec![0.01, 0.03, 0.1, 0.3, 1.0],
             transforms: Transforms {
                 sublinear_tf: true,
                 length_norm: true,
                 idf: true,
             },
+            weight_norm: true,
             folds: 5,
             paragraph_tags: true,
             min_paragraph_terms: 12,
@@ -81,8 +87,10 @@ impl ModelSettings {
             match self.kind {
                 NbKind::Multinomial => "multinomial-nb".to_owned(),
                 NbKind::Complement => "complement-nb".to_owned(),
+                NbKind::OneVsRest => "one-vs-rest-nb".to_owned(),
             },
             format!("alpha={}", self.alpha),
+            format!("tag-alpha={}", self.tag_alpha),
         ];
         if self.transforms.sublinear_tf {
             parts.push("tf=log".into());
@@ -222,7 +230,7 @@ impl Model {
         calibration: Calibration,
         metadata: Metadata,
     ) -> Self {
-        let weights = Weights::compute(&counts, settings.kind, settings.alpha, settings.transforms);
+        let weights = Weights::compute(&counts, &settings);
         Self {
             analyzer: Analyzer::new(settings.analyzer.clone()),
             settings,
@@ -394,10 +402,11 @@ impl Model {
             .query
             .iter()
             .map(|&(t, q)| {
-                let row = self.weights.top.row(t as usize);
+                let weights = &self.weights.top;
+                let t_index = t as usize;
                 let margin = match runner_up {
-                    Some(r) => row[top] - row[r],
-                    None => row[top],
+                    Some(r) => weights.weight(t_index, top) - weights.weight(t_index, r),
+                    None => weights.weight(t_index, top),
                 };
                 (t, q * margin)
             })

@@ -149,8 +149,9 @@ impl Model {
         counts.grow_to_vocabulary();
 
         let (calibration, cv) = if settings.folds >= 2 && documents.len() >= settings.folds {
-            let (alpha, held_out) = choose_alpha(&settings, &counts, &documents);
+            let (alpha, tag_alpha, held_out) = choose_alpha(&settings, &counts, &documents);
             settings.alpha = alpha;
+            settings.tag_alpha = tag_alpha;
             let (calibration, cv) = fit_calibration(&settings, &counts, &documents, &held_out);
             (calibration, Some(cv))
         } else {
@@ -227,9 +228,14 @@ fn fold_of(index: usize, folds: usize) -> usize {
     index % folds
 }
 
-/// Scores every document with the fold model that did not see it, for each α of the grid, and
-/// returns the α with the best held-out accuracy plus tag micro-F1 at threshold 0, with its scores.
-fn choose_alpha(settings: &ModelSettings, counts: &Counts, documents: &[Document]) -> (f64, HeldOut) {
+/// Scores every document with the fold model that did not see it, for each α of the grid. The
+/// top-label α is the one with the best held-out accuracy; the tag α the one with the best held-out
+/// tag micro-F1 once thresholds are fitted. Returns both and the held-out scores they give.
+fn choose_alpha(
+    settings: &ModelSettings,
+    counts: &Counts,
+    documents: &[Document],
+) -> (f64, f64, HeldOut) {
     let grid: Vec<f64> = if settings.alpha_grid.is_empty() {
         vec![settings.alpha]
     } else {
@@ -246,41 +252,80 @@ fn choose_alpha(settings: &ModelSettings, counts: &Counts, documents: &[Document
             c
         })
         .collect();
-    let mut best: Option<(f64, f64, HeldOut)> = None;
-    for &alpha in &grid {
-        let mut held_out = HeldOut {
-            top: vec![Vec::new(); documents.len()],
-            ovr: vec![Vec::new(); documents.len()],
+    let mut per_alpha: Vec<(f64, HeldOut)> = grid
+        .iter()
+        .map(|&alpha| {
+            let mut fold_settings = settings.clone();
+            fold_settings.alpha = alpha;
+            fold_settings.tag_alpha = if settings.alpha_grid.is_empty() {
+                settings.tag_alpha
+            } else {
+                alpha
+            };
+            (alpha, held_out_scores(&fold_settings, &fold_counts, documents))
+        })
+        .collect();
+    let n_labels = counts.labels.len();
+    let mut best_top = 0;
+    let mut best_accuracy = f64::NEG_INFINITY;
+    for (i, (_, held_out)) in per_alpha.iter().enumerate() {
+        let accuracy = held_out_accuracy(held_out, documents);
+        if accuracy > best_accuracy {
+            best_accuracy = accuracy;
+            best_top = i;
+        }
+    }
+    let top = per_alpha[best_top].1.top.clone();
+    let mut best_tag = 0;
+    let mut best_f1 = f64::NEG_INFINITY;
+    for (i, (_, held_out)) in per_alpha.iter().enumerate() {
+        let candidate = HeldOut {
+            top: top.clone(),
+            ovr: held_out.ovr.clone(),
         };
-        for (f, fc) in fold_counts.iter().enumerate() {
-            let weights = Weights::compute(fc, settings.kind, alpha, settings.transforms);
-            for (i, d) in documents.iter().enumerate() {
-                if fold_of(i, settings.folds) == f {
-                    let q = weights.query_vector(d.tf.clone(), settings.transforms);
-                    let raw = weights.score(&q);
-                    held_out.top[i] = raw.top;
-                    held_out.ovr[i] = raw.ovr;
-                }
+        let (thresholds, _) = fit_thresholds(&candidate, documents, n_labels);
+        let f1 = tag_micro_f1(&candidate, documents, &thresholds);
+        if f1 > best_f1 {
+            best_f1 = f1;
+            best_tag = i;
+        }
+    }
+    let alpha = per_alpha[best_top].0;
+    let tag_alpha = if settings.alpha_grid.is_empty() {
+        settings.tag_alpha
+    } else {
+        per_alpha[best_tag].0
+    };
+    let ovr = per_alpha.swap_remove(best_tag).1.ovr;
+    (alpha, tag_alpha, HeldOut { top, ovr })
+}
+
+/// Held-out scores of every document from the fold model that did not train on it.
+fn held_out_scores(settings: &ModelSettings, fold_counts: &[Counts], documents: &[Document]) -> HeldOut {
+    let mut held_out = HeldOut {
+        top: vec![Vec::new(); documents.len()],
+        ovr: vec![Vec::new(); documents.len()],
+    };
+    for (f, fc) in fold_counts.iter().enumerate() {
+        let weights = Weights::compute(fc, settings);
+        for (i, d) in documents.iter().enumerate() {
+            if fold_of(i, settings.folds) == f {
+                // Terms only the held-out fold has are unknown to the fold model, exactly as
+                // unseen terms are at serving time.
+                let tf: SparseVector = d
+                    .tf
+                    .iter()
+                    .copied()
+                    .filter(|&(t, _)| fc.document_frequency[t as usize] > 0.5)
+                    .collect();
+                let q = weights.query_vector(tf, settings.transforms);
+                let raw = weights.score(&q);
+                held_out.top[i] = raw.top;
+                held_out.ovr[i] = raw.ovr;
             }
         }
-        let accuracy = held_out_accuracy(&held_out, documents);
-        let thresholds = vec![0.0; counts.labels.len()];
-        let tag_f1 = tag_micro_f1(&held_out, documents, &thresholds);
-        let objective = accuracy + tag_f1;
-        if best.as_ref().is_none_or(|(_, b, _)| objective > *b) {
-            best = Some((alpha, objective, held_out));
-        }
     }
-    match best {
-        Some((alpha, _, held_out)) => (alpha, held_out),
-        None => (
-            settings.alpha,
-            HeldOut {
-                top: Vec::new(),
-                ovr: Vec::new(),
-            },
-        ),
-    }
+    held_out
 }
 
 fn held_out_accuracy(held_out: &HeldOut, documents: &[Document]) -> f64 {
@@ -321,19 +366,29 @@ fn f1(tp: usize, fp: usize, fn_: usize) -> f64 {
     2.0 * tp as f64 / (2 * tp + fp + fn_) as f64
 }
 
-/// Labels with fewer held-out positives than this use the shared default threshold.
+/// Labels with fewer held-out positives than this are tagged only as the top label.
 const MIN_POSITIVES_FOR_OWN_THRESHOLD: usize = 5;
+
+/// A label whose best held-out tag F1 is below this is tagged only as the top label: its scores do
+/// not separate it well enough to add it beside another label.
+const MIN_TAG_F1: f64 = 0.3;
+
+/// A threshold no score reaches (finite, so that model files stay plain JSON).
+pub const NEVER_TAG: f64 = 1e300;
 
 /// The threshold on one-vs-rest log-odds that maximises F1 for the `(score, gold, forced)` points,
 /// where `forced` points (the top label) are tagged whatever their score.
-fn best_threshold(points: &mut [(f64, bool, bool)]) -> f64 {
+fn best_threshold(points: &mut [(f64, bool, bool)]) -> (f64, f64) {
     points.sort_by(|a, b| b.0.total_cmp(&a.0));
     let forced_tp = points.iter().filter(|p| p.2 && p.1).count();
     let forced_fp = points.iter().filter(|p| p.2 && !p.1).count();
     let positives = points.iter().filter(|p| p.1).count();
     let (mut tp, mut fp) = (forced_tp, forced_fp);
     // Threshold above every score: only forced tags.
-    let mut best = (f1(tp, fp, positives - tp), points.first().map_or(0.0, |p| p.0 + 1.0));
+    let mut best = (
+        f1(tp, fp, positives - tp),
+        points.first().map_or(0.0, |p| p.0 + 1.0),
+    );
     let mut i = 0;
     while i < points.len() {
         let score = points[i].0;
@@ -354,7 +409,40 @@ fn best_threshold(points: &mut [(f64, bool, bool)]) -> f64 {
             best = (value, (score + next) / 2.0);
         }
     }
-    best.1
+    (best.1, best.0)
+}
+
+/// Per-label thresholds on one-vs-rest log-odds that maximise each label's held-out F1, and the
+/// shared threshold (best pooled F1) used for labels with too few positives.
+fn fit_thresholds(held_out: &HeldOut, documents: &[Document], n_labels: usize) -> (Vec<f64>, f64) {
+    let points_for = |c: usize| -> Vec<(f64, bool, bool)> {
+        documents
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                (
+                    held_out.ovr[i][c],
+                    d.labels.contains(&(c as u32)),
+                    argmax(&held_out.top[i]) == c,
+                )
+            })
+            .collect()
+    };
+    let mut pooled: Vec<(f64, bool, bool)> = (0..n_labels).flat_map(points_for).collect();
+    let (default_threshold, _) = best_threshold(&mut pooled);
+    let thresholds = (0..n_labels)
+        .map(|c| {
+            let mut points = points_for(c);
+            if points.iter().filter(|p| p.1).count() < MIN_POSITIVES_FOR_OWN_THRESHOLD {
+                return NEVER_TAG;
+            }
+            match best_threshold(&mut points) {
+                (threshold, f1) if f1 >= MIN_TAG_F1 => threshold,
+                _ => NEVER_TAG,
+            }
+        })
+        .collect();
+    (thresholds, default_threshold)
 }
 
 fn fit_calibration(
@@ -380,32 +468,7 @@ fn fit_calibration(
         .collect();
     let temperature = fit_temperature(&samples);
 
-    // Thresholds: per label where it has enough positives, a shared one otherwise.
-    let points_for = |c: usize| -> Vec<(f64, bool, bool)> {
-        documents
-            .iter()
-            .enumerate()
-            .map(|(i, d)| {
-                (
-                    held_out.ovr[i][c],
-                    d.labels.contains(&(c as u32)),
-                    argmax(&held_out.top[i]) == c,
-                )
-            })
-            .collect()
-    };
-    let mut pooled: Vec<(f64, bool, bool)> = (0..n_labels).flat_map(points_for).collect();
-    let default_threshold = best_threshold(&mut pooled);
-    let thresholds: Vec<f64> = (0..n_labels)
-        .map(|c| {
-            let mut points = points_for(c);
-            if points.iter().filter(|p| p.1).count() >= MIN_POSITIVES_FOR_OWN_THRESHOLD {
-                best_threshold(&mut points)
-            } else {
-                default_threshold
-            }
-        })
-        .collect();
+    let (thresholds, default_threshold) = fit_thresholds(held_out, documents, n_labels);
 
     let accuracy = held_out_accuracy(held_out, documents);
     let tag_micro_f1 = tag_micro_f1(held_out, documents, &thresholds);
@@ -467,15 +530,16 @@ mod tests {
             (-1.0, false, false),
             (-2.0, false, false),
         ];
-        let t = best_threshold(&mut points);
+        let (t, f1) = best_threshold(&mut points);
         assert!(t > -1.0 && t < 2.0, "{t}");
+        assert_eq!(f1, 1.0);
     }
 
     #[test]
     fn best_threshold_counts_forced_tags() {
         // The only positive is forced; any threshold that admits others only adds false positives.
         let mut points = vec![(5.0, false, false), (1.0, true, true), (0.5, false, false)];
-        let t = best_threshold(&mut points);
+        let (t, _) = best_threshold(&mut points);
         assert!(t > 5.0, "{t}");
     }
 }
