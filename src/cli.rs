@@ -1,6 +1,7 @@
 //! The `topicd` command line: `serve`, `train`, `eval`, `classify` and `models`.
 
-use std::io::{IsTerminal, Read};
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -260,7 +261,7 @@ fn train(args: TrainArgs) -> CliResult {
     if let Some(held_out) = held_out {
         let report = evaluate(&model, &held_out);
         eprintln!("held-out evaluation:");
-        print_report(&report);
+        eprint!("{}", render_report(&report));
     }
     eprintln!("written to {}", args.out.display());
     Ok(())
@@ -301,41 +302,41 @@ fn eval(args: EvalArgs) -> CliResult {
     let examples = read_all(&args.data)?;
     let report = evaluate(&model, &examples);
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        emit(&(serde_json::to_string(&report)? + "\n"))
     } else {
-        print_report(&report);
+        emit(&render_report(&report))
     }
-    Ok(())
 }
 
-fn print_report(report: &Report) {
-    println!("examples        {}", report.n);
-    println!("accuracy        {:.4}", report.accuracy);
-    println!("macro-F1        {:.4}", report.macro_f1);
-    println!(
+fn render_report(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "examples        {}", report.n);
+    let _ = writeln!(out, "accuracy        {:.4}", report.accuracy);
+    let _ = writeln!(out, "macro-F1        {:.4}", report.macro_f1);
+    let _ = writeln!(out, 
         "tags            micro-F1 {:.4}  macro-F1 {:.4}  precision {:.4}  recall {:.4}",
         report.tags.micro_f1, report.tags.macro_f1, report.tags.precision, report.tags.recall
     );
-    println!("ECE             {:.4}", report.ece);
-    println!("docs/second     {:.0}", report.docs_per_second);
-    println!();
-    println!("{:<20} {:>9} {:>9} {:>9} {:>8} {:>9}", "label", "precision", "recall", "F1", "support", "tag F1");
+    let _ = writeln!(out, "ECE             {:.4}", report.ece);
+    let _ = writeln!(out, "docs/second     {:.0}", report.docs_per_second);
+    out.push('\n');
+    let _ = writeln!(out, "{:<20} {:>9} {:>9} {:>9} {:>8} {:>9}", "label", "precision", "recall", "F1", "support", "tag F1");
     for (label, m) in &report.per_label {
-        println!(
+        let _ = writeln!(out, 
             "{label:<20} {:>9.4} {:>9.4} {:>9.4} {:>8} {:>9.4}",
             m.precision, m.recall, m.f1, m.support, m.tag_f1
         );
     }
     if report.confusion.len() <= 12 {
         let labels: Vec<&String> = report.per_label.keys().collect();
-        println!();
-        print!("{:<20}", "gold \\ predicted");
+        out.push('\n');
+        let _ = write!(out, "{:<20}", "gold \\ predicted");
         for l in &labels {
-            print!(" {:>10}", truncate(l, 10));
+            let _ = write!(out, " {:>10}", truncate(l, 10));
         }
-        println!();
+        out.push('\n');
         for gold in &labels {
-            print!("{:<20}", truncate(gold, 20));
+            let _ = write!(out, "{:<20}", truncate(gold, 20));
             for predicted in &labels {
                 let n = report
                     .confusion
@@ -343,10 +344,20 @@ fn print_report(report: &Report) {
                     .and_then(|row| row.get(*predicted))
                     .copied()
                     .unwrap_or(0);
-                print!(" {n:>10}");
+                let _ = write!(out, " {n:>10}");
             }
-            println!();
+            out.push('\n');
         }
+    }
+    out
+}
+
+/// Writes command output to stdout; a closed pipe (`topicd eval | head`) is not an error.
+fn emit(text: &str) -> CliResult {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }
 
@@ -395,43 +406,44 @@ fn classify(args: ClassifyArgs) -> CliResult {
             classification,
             model_version,
         };
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(());
+        return emit(&(serde_json::to_string_pretty(&out)? + "\n"));
     }
-    print_classification(&text, &classification, &model_version);
-    Ok(())
+    emit(&render_classification(&text, &classification, &model_version))
 }
 
-fn print_classification(text: &str, c: &Classification, version: &str) {
-    println!("label   {}", c.label);
-    println!("tags    {}", c.tags.join(", "));
-    println!("model   {version}");
+fn render_classification(text: &str, c: &Classification, version: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "label   {}", c.label);
+    let _ = writeln!(out, "tags    {}", c.tags.join(", "));
+    let _ = writeln!(out, "model   {version}");
     for s in &c.scores {
-        println!("  {:<16} {:.4}", s.label, s.probability);
+        let _ = writeln!(out, "  {:<16} {:.4}", s.label, s.probability);
     }
     if !c.explanation.is_empty() {
-        println!("because");
+        let _ = writeln!(out, "because");
         for t in &c.explanation {
-            println!("  {:<28} {:+.4}", t.term, t.weight);
+            let _ = writeln!(out, "  {:<28} {:+.4}", t.term, t.weight);
         }
     }
     if !c.paragraphs.is_empty() {
-        println!("paragraphs");
+        let _ = writeln!(out, "paragraphs");
         for p in &c.paragraphs {
             let snippet: String = text[p.start..p.end].chars().take(60).collect();
-            println!("  [{}..{}] {:<10} tags {:<30} {snippet}…", p.start, p.end, p.label, p.tags.join(","));
+            let _ = writeln!(out, "  [{}..{}] {:<10} tags {:<30} {snippet}…", p.start, p.end, p.label, p.tags.join(","));
         }
     }
+    out
 }
 
 fn models(args: ModelsArgs) -> CliResult {
     let store = ModelStore::open(&args.model_dir)?;
     let active = store.active_version()?;
+    let mut out = String::new();
     for saved in store.list()? {
         let m = &saved.model;
         let marker = if active.as_deref() == Some(saved.version.as_str()) { "*" } else { " " };
         let labels: Vec<String> = m.label_examples().iter().map(|(l, n)| format!("{l}={n}")).collect();
-        println!(
+        let _ = writeln!(out, 
             "{marker} {}  {}  {} terms  {}",
             saved.version,
             m.metadata().created_at,
@@ -439,5 +451,5 @@ fn models(args: ModelsArgs) -> CliResult {
             labels.join(" ")
         );
     }
-    Ok(())
+    emit(&out)
 }
