@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
 use crate::data::{read_all, LabeledText};
-use crate::eval::{evaluate, Report};
+use crate::eval::{cross_validate, evaluate, Report};
 use crate::model::features::Transforms;
 use crate::model::{Classification, ClassifyOptions, Example, Model, ModelSettings, NbKind};
 use crate::store::{encode_model, load_model_path, write_atomically, ModelStore};
@@ -36,6 +36,8 @@ pub enum Command {
     Train(TrainArgs),
     /// Measure a model on labeled JSON Lines files.
     Eval(EvalArgs),
+    /// k-fold cross-validation of the model settings on labeled JSON Lines files.
+    Crossval(CrossvalArgs),
     /// Classify one text, offline or through a running server.
     Classify(ClassifyArgs),
     /// List the versions saved in a models directory.
@@ -64,15 +66,9 @@ pub enum NumbersArg {
     Drop,
 }
 
-/// Arguments of `topicd train`.
+/// Model settings shared by `topicd train` and `topicd crossval`.
 #[derive(Debug, Args)]
-pub struct TrainArgs {
-    /// JSON Lines training file (repeatable): `"text"` and `"labels": [..]` or `"label": ".."`.
-    #[arg(long = "data", required = true)]
-    pub data: Vec<PathBuf>,
-    /// Where to write: a `.model` file, or a models directory (the model is saved and activated).
-    #[arg(long)]
-    pub out: PathBuf,
+pub struct SettingsArgs {
     /// Naive Bayes variant for the top label.
     #[arg(long, value_enum, default_value = "complement")]
     pub kind: KindArg,
@@ -112,9 +108,40 @@ pub struct TrainArgs {
     /// Do not add tags from paragraphs.
     #[arg(long)]
     pub no_paragraph_tags: bool,
+}
+
+/// Arguments of `topicd train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// JSON Lines training file (repeatable): `"text"` and `"labels": [..]` or `"label": ".."`.
+    #[arg(long = "data", required = true)]
+    pub data: Vec<PathBuf>,
+    /// Where to write: a `.model` file, or a models directory (the model is saved and activated).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Model settings.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
     /// Also evaluate on this labeled file after training (never used for fitting).
     #[arg(long)]
     pub eval: Option<PathBuf>,
+}
+
+/// Arguments of `topicd crossval`.
+#[derive(Debug, Args)]
+pub struct CrossvalArgs {
+    /// JSON Lines file(s) of labeled examples.
+    #[arg(long = "data", required = true)]
+    pub data: Vec<PathBuf>,
+    /// Number of outer folds (example i is in fold i mod k).
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Print one JSON object (the `topicd eval --json` shape) instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Model settings of every fold's model.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
 }
 
 /// Arguments of `topicd eval`.
@@ -172,12 +199,13 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Serve(args) => crate::service::run_blocking(args),
         Command::Train(args) => train(args),
         Command::Eval(args) => eval(args),
+        Command::Crossval(args) => crossval(args),
         Command::Classify(args) => classify(args),
         Command::Models(args) => models(args),
     }
 }
 
-fn settings_from(args: &TrainArgs) -> Result<ModelSettings, String> {
+fn settings_from(args: &SettingsArgs) -> Result<ModelSettings, String> {
     let mut settings = ModelSettings {
         kind: match args.kind {
             KindArg::Multinomial => NbKind::Multinomial,
@@ -228,7 +256,7 @@ fn settings_from(args: &TrainArgs) -> Result<ModelSettings, String> {
 }
 
 fn train(args: TrainArgs) -> CliResult {
-    let settings = settings_from(&args)?;
+    let settings = settings_from(&args.settings)?;
     let examples: Vec<Example> = read_all(&args.data)?.iter().map(LabeledText::to_example).collect();
     // Read the evaluation file before training so that a bad file fails before any work.
     let held_out = match &args.eval {
@@ -305,6 +333,17 @@ fn eval(args: EvalArgs) -> CliResult {
         emit(&(serde_json::to_string(&report)? + "\n"))
     } else {
         emit(&render_report(&report))
+    }
+}
+
+fn crossval(args: CrossvalArgs) -> CliResult {
+    let settings = settings_from(&args.settings)?;
+    let examples = read_all(&args.data)?;
+    let report = cross_validate(&settings, &examples, args.k)?;
+    if args.json {
+        emit(&(serde_json::to_string(&report)? + "\n"))
+    } else {
+        emit(&format!("{}-fold cross-validation ({})\n{}", args.k.max(2), settings.describe(), render_report(&report)))
     }
 }
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::data::LabeledText;
 use crate::model::calibration::expected_calibration_error;
-use crate::model::{ClassifyOptions, Model};
+use crate::model::{Classification, ClassifyOptions, Example, Model, ModelSettings, TrainError};
 
 /// Tag quality against the full label sets.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -103,6 +103,40 @@ pub fn evaluate(model: &Model, examples: &[LabeledText]) -> Report {
         .map(|e| model.classify(&e.text, ClassifyOptions::default()))
         .collect();
     let seconds = started.elapsed().as_secs_f64();
+    report(examples, &results, seconds)
+}
+
+/// k-fold cross-validation: for each fold, trains a model (with its own internal calibration) on
+/// the other folds and classifies the fold's examples; the report covers every example once.
+/// Example `i` is in fold `i % folds`.
+pub fn cross_validate(
+    settings: &ModelSettings,
+    examples: &[LabeledText],
+    folds: usize,
+) -> Result<Report, TrainError> {
+    let folds = folds.max(2);
+    let mut results: Vec<Option<Classification>> = vec![None; examples.len()];
+    let mut seconds = 0.0;
+    for fold in 0..folds {
+        let training: Vec<Example> = examples
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % folds != fold)
+            .map(|(_, e)| e.to_example())
+            .collect();
+        let model = Model::train(settings, &training, &mut |_| {})?;
+        let started = Instant::now();
+        for (i, e) in examples.iter().enumerate().filter(|(i, _)| i % folds == fold) {
+            results[i] = Some(model.classify(&e.text, ClassifyOptions::default()));
+        }
+        seconds += started.elapsed().as_secs_f64();
+    }
+    let results: Vec<Classification> = results.into_iter().flatten().collect();
+    Ok(report(examples, &results, seconds))
+}
+
+/// Computes the report from classifications aligned with `examples`.
+fn report(examples: &[LabeledText], results: &[Classification], seconds: f64) -> Report {
 
     let mut right = 0usize;
     let mut top_tally: BTreeMap<String, Tally> = BTreeMap::new();
@@ -110,7 +144,7 @@ pub fn evaluate(model: &Model, examples: &[LabeledText]) -> Report {
     let mut confusion: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     let mut support: BTreeMap<String, usize> = BTreeMap::new();
     let mut confidences = Vec::with_capacity(examples.len());
-    for (example, result) in examples.iter().zip(&results) {
+    for (example, result) in examples.iter().zip(results) {
         let gold = gold_top(example);
         let correct = match &example.label {
             Some(l) => *l == result.label,

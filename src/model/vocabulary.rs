@@ -1,13 +1,15 @@
 //! The term vocabulary: a dense id for every term seen in training, in first-seen order.
 
+use std::sync::Arc;
+
 use rustc_hash::FxHashMap;
 
 /// Maps terms to dense ids (`0..len`) and back. Ids are assigned in first-seen order, so training on
 /// the same examples in the same order always gives the same ids.
 #[derive(Debug, Clone, Default)]
 pub struct Vocabulary {
-    terms: Vec<Box<str>>,
-    ids: FxHashMap<Box<str>, u32>,
+    terms: Vec<Arc<str>>,
+    ids: FxHashMap<Arc<str>, u32>,
 }
 
 impl Vocabulary {
@@ -32,9 +34,9 @@ impl Vocabulary {
             return *id;
         }
         let id = self.terms.len() as u32;
-        let boxed: Box<str> = term.into();
-        self.terms.push(boxed.clone());
-        self.ids.insert(boxed, id);
+        let shared: Arc<str> = Arc::from(term);
+        self.terms.push(Arc::clone(&shared));
+        self.ids.insert(shared, id);
         id
     }
 
