@@ -38,8 +38,10 @@ fn negative_log_likelihood(samples: &[(Vec<f64>, usize)], t: f64) -> f64 {
     let total: f64 = samples
         .iter()
         .map(|(scores, gold)| {
-            let scaled: Vec<f64> = scores.iter().map(|s| s / t).collect();
-            log_sum_exp(&scaled) - scaled[*gold]
+            // log-sum-exp of scores / t, shifted by the maximum, without allocating.
+            let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max) / t;
+            let sum: f64 = scores.iter().map(|s| (s / t - max).exp()).sum();
+            max + sum.ln() - scores[*gold] / t
         })
         .sum();
     total / samples.len().max(1) as f64

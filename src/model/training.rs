@@ -275,16 +275,12 @@ fn choose_alpha(
             best_top = i;
         }
     }
-    let top = per_alpha[best_top].1.top.clone();
+    let top_label: Vec<usize> = per_alpha[best_top].1.top.iter().map(|t| argmax(t)).collect();
     let mut best_tag = 0;
     let mut best_f1 = f64::NEG_INFINITY;
     for (i, (_, held_out)) in per_alpha.iter().enumerate() {
-        let candidate = HeldOut {
-            top: top.clone(),
-            ovr: held_out.ovr.clone(),
-        };
-        let (thresholds, _) = fit_thresholds(&candidate, documents, n_labels);
-        let f1 = tag_micro_f1(&candidate, documents, &thresholds);
+        let (thresholds, _) = fit_thresholds(&top_label, &held_out.ovr, documents, n_labels);
+        let f1 = tag_micro_f1(&top_label, &held_out.ovr, documents, &thresholds);
         if f1 > best_f1 {
             best_f1 = f1;
             best_tag = i;
@@ -296,7 +292,8 @@ fn choose_alpha(
     } else {
         per_alpha[best_tag].0
     };
-    let ovr = per_alpha.swap_remove(best_tag).1.ovr;
+    let ovr = std::mem::take(&mut per_alpha[best_tag].1.ovr);
+    let top = std::mem::take(&mut per_alpha[best_top].1.top);
     (alpha, tag_alpha, HeldOut { top, ovr })
 }
 
@@ -337,16 +334,12 @@ fn held_out_accuracy(held_out: &HeldOut, documents: &[Document]) -> f64 {
     right as f64 / documents.len().max(1) as f64
 }
 
-/// Whether label `c` is tagged for a document with held-out scores.
-fn is_tagged(top: &[f64], ovr: &[f64], c: usize, threshold: f64) -> bool {
-    argmax(top) == c || ovr[c] >= threshold
-}
-
-fn tag_micro_f1(held_out: &HeldOut, documents: &[Document], thresholds: &[f64]) -> f64 {
+fn tag_micro_f1(top_label: &[usize], ovr: &[Vec<f64>], documents: &[Document], thresholds: &[f64]) -> f64 {
     let (mut tp, mut fp, mut fn_) = (0usize, 0usize, 0usize);
     for (i, d) in documents.iter().enumerate() {
         for (c, &threshold) in thresholds.iter().enumerate() {
-            let predicted = is_tagged(&held_out.top[i], &held_out.ovr[i], c, threshold);
+            // The top label is always a tag.
+            let predicted = top_label[i] == c || ovr[i][c] >= threshold;
             let gold = d.labels.contains(&(c as u32));
             match (predicted, gold) {
                 (true, true) => tp += 1,
@@ -414,18 +407,17 @@ fn best_threshold(points: &mut [(f64, bool, bool)]) -> (f64, f64) {
 
 /// Per-label thresholds on one-vs-rest log-odds that maximise each label's held-out F1, and the
 /// shared threshold (best pooled F1) used for labels with too few positives.
-fn fit_thresholds(held_out: &HeldOut, documents: &[Document], n_labels: usize) -> (Vec<f64>, f64) {
+fn fit_thresholds(
+    top_label: &[usize],
+    ovr: &[Vec<f64>],
+    documents: &[Document],
+    n_labels: usize,
+) -> (Vec<f64>, f64) {
     let points_for = |c: usize| -> Vec<(f64, bool, bool)> {
         documents
             .iter()
             .enumerate()
-            .map(|(i, d)| {
-                (
-                    held_out.ovr[i][c],
-                    d.labels.contains(&(c as u32)),
-                    argmax(&held_out.top[i]) == c,
-                )
-            })
+            .map(|(i, d)| (ovr[i][c], d.labels.contains(&(c as u32)), top_label[i] == c))
             .collect()
     };
     let mut pooled: Vec<(f64, bool, bool)> = (0..n_labels).flat_map(points_for).collect();
@@ -468,10 +460,11 @@ fn fit_calibration(
         .collect();
     let temperature = fit_temperature(&samples);
 
-    let (thresholds, default_threshold) = fit_thresholds(held_out, documents, n_labels);
+    let top_label: Vec<usize> = held_out.top.iter().map(|t| argmax(t)).collect();
+    let (thresholds, default_threshold) = fit_thresholds(&top_label, &held_out.ovr, documents, n_labels);
 
     let accuracy = held_out_accuracy(held_out, documents);
-    let tag_micro_f1 = tag_micro_f1(held_out, documents, &thresholds);
+    let tag_micro_f1 = tag_micro_f1(&top_label, &held_out.ovr, documents, &thresholds);
     let confidences: Vec<(f64, bool)> = documents
         .iter()
         .zip(&held_out.top)
