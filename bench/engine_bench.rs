@@ -1,0 +1,200 @@
+//! In-process timing of the topicd engine, so that process start-up and file writing are not
+//! counted: training time, batch classification throughput and single-document latency.
+//!
+//! ```text
+//! bench-engine --train F.jsonl --test F.jsonl [--runs 5] [--latency-rounds 20]
+//!              [--max-train N] [--max-test N] [--short-words 80] [--latency-docs N]
+//! ```
+//!
+//! Prints one JSON object:
+//! * `train_default_s`: every run of `Model::train` with `ModelSettings::default()` (5-fold internal
+//!   cross-validation over the α grid, calibration, thresholds);
+//! * `train_count_s`: every run with `folds = 0` and an empty α grid (analysis and counting only);
+//! * `batch_docs_per_s`: every run of classifying the whole test set one document after another
+//!   (default options, default model), single thread;
+//! * `short_latency_us`: median, p90 and p99 of one `Model::classify` call on a short test document
+//!   (at most `--short-words` whitespace-separated words), over every short document (or an evenly
+//!   spread sample of `--latency-docs` of them, the same as bench/sk_bench.py takes), repeated
+//!   `--latency-rounds` times.
+
+use std::time::Instant;
+
+use serde_json::json;
+use topicd::data::{read_jsonl, LabeledText};
+use topicd::model::{ClassifyOptions, Example, Model, ModelSettings};
+
+type BoxError = Box<dyn std::error::Error>;
+
+struct Args {
+    train: String,
+    test: String,
+    runs: usize,
+    latency_rounds: usize,
+    max_train: usize,
+    max_test: usize,
+    short_words: usize,
+    latency_docs: usize,
+}
+
+fn parse_args() -> Result<Args, BoxError> {
+    let mut args = Args {
+        train: String::new(),
+        test: String::new(),
+        runs: 5,
+        latency_rounds: 20,
+        max_train: usize::MAX,
+        max_test: usize::MAX,
+        short_words: 80,
+        latency_docs: usize::MAX,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(name) = it.next() {
+        let value = it.next().ok_or_else(|| format!("{name} needs a value"))?;
+        let number = || {
+            value
+                .parse::<usize>()
+                .map_err(|_| format!("{name}: {value:?} is not a number"))
+        };
+        match name.as_str() {
+            "--train" => args.train = value.clone(),
+            "--test" => args.test = value.clone(),
+            "--runs" => args.runs = number()?.max(1),
+            "--latency-rounds" => args.latency_rounds = number()?.max(1),
+            "--max-train" => args.max_train = number()?,
+            "--max-test" => args.max_test = number()?,
+            "--short-words" => args.short_words = number()?,
+            "--latency-docs" => args.latency_docs = number()?.max(1),
+            _ => return Err(format!("unknown argument {name:?}").into()),
+        }
+    }
+    if args.train.is_empty() || args.test.is_empty() {
+        return Err("usage: bench-engine --train F.jsonl --test F.jsonl [--runs N] ...".into());
+    }
+    Ok(args)
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((p / 100.0) * (sorted.len() - 1) as f64).round() as usize]
+}
+
+fn time_training(
+    settings: &ModelSettings,
+    examples: &[Example],
+    runs: usize,
+) -> Result<(Vec<f64>, Model), BoxError> {
+    let mut seconds = Vec::with_capacity(runs);
+    let mut last = None;
+    for _ in 0..runs {
+        let started = Instant::now();
+        let model = Model::train(settings, examples, &mut |_| {})?;
+        seconds.push(started.elapsed().as_secs_f64());
+        last = Some(model);
+    }
+    Ok((seconds, last.ok_or("no run")?))
+}
+
+fn main() -> Result<(), BoxError> {
+    let args = parse_args()?;
+    let mut train: Vec<LabeledText> = read_jsonl(args.train.as_ref())?;
+    train.truncate(args.max_train);
+    let mut test: Vec<LabeledText> = read_jsonl(args.test.as_ref())?;
+    test.truncate(args.max_test);
+    let examples: Vec<Example> = train.iter().map(LabeledText::to_example).collect();
+
+    let default_settings = ModelSettings::default();
+    let (train_default_s, model) = time_training(&default_settings, &examples, args.runs)?;
+    let count_settings = ModelSettings {
+        folds: 0,
+        alpha_grid: Vec::new(),
+        ..ModelSettings::default()
+    };
+    let (train_count_s, _) = time_training(&count_settings, &examples, args.runs)?;
+
+    let options = ClassifyOptions::default();
+    // One untimed pass warms the caches.
+    let mut sink = 0usize;
+    for doc in &test {
+        sink += model.classify(&doc.text, options).tags.len();
+    }
+    let mut batch_docs_per_s = Vec::with_capacity(args.runs);
+    for _ in 0..args.runs {
+        let started = Instant::now();
+        for doc in &test {
+            sink += model.classify(&doc.text, options).tags.len();
+        }
+        batch_docs_per_s.push(test.len() as f64 / started.elapsed().as_secs_f64());
+    }
+
+    let mut short: Vec<&str> = test
+        .iter()
+        .map(|d| d.text.as_str())
+        .filter(|t| t.split_whitespace().count() <= args.short_words)
+        .collect();
+    // The same evenly spread sample as bench/sk_bench.py takes.
+    if short.len() > args.latency_docs {
+        let step = short.len() as f64 / args.latency_docs as f64;
+        short = (0..args.latency_docs)
+            .map(|i| short[(i as f64 * step) as usize])
+            .collect();
+    }
+    let mut words: Vec<f64> = short
+        .iter()
+        .map(|t| t.split_whitespace().count() as f64)
+        .collect();
+    words.sort_by(f64::total_cmp);
+    let mut latencies = Vec::with_capacity(short.len() * args.latency_rounds);
+    for _ in 0..args.latency_rounds {
+        for text in &short {
+            let started = Instant::now();
+            let c = model.classify(text, options);
+            latencies.push(started.elapsed().as_secs_f64() * 1e6);
+            sink += c.tags.len();
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+
+    let out = json!({
+        "train_file": args.train,
+        "test_file": args.test,
+        "train_docs": examples.len(),
+        "test_docs": test.len(),
+        "labels": model.labels().len(),
+        "vocabulary": model.counts().vocabulary.len(),
+        "settings": model.settings().describe(),
+        "runs": args.runs,
+        "train_default_s": train_default_s,
+        "train_default_median_s": median(&train_default_s),
+        "train_count_s": train_count_s,
+        "train_count_median_s": median(&train_count_s),
+        "batch_docs_per_s": batch_docs_per_s,
+        "batch_docs_per_s_median": median(&batch_docs_per_s),
+        "short_docs": short.len(),
+        "short_words_median": median(&words),
+        "short_latency_us": {
+            "samples": latencies.len(),
+            "median": percentile(&latencies, 50.0),
+            "p90": percentile(&latencies, 90.0),
+            "p99": percentile(&latencies, 99.0),
+        },
+        "checksum": sink,
+    });
+    println!("{out}");
+    Ok(())
+}
