@@ -79,7 +79,7 @@ pub struct SettingsArgs {
     #[arg(long, default_value = "0.01,0.03,0.1,0.3,1")]
     pub alpha_grid: String,
     /// Folds of the internal cross-validation (calibration, thresholds, α); below 2 disables it.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 10)]
     pub folds: usize,
     /// Do not add word bigrams.
     #[arg(long)]

@@ -224,7 +224,7 @@ fn calibrated_training_records_cross_validated_metrics() {
     }
     let model = train(&ModelSettings::default(), &examples);
     let cv = model.metadata().cv.clone().expect("cross-validation ran");
-    assert_eq!(cv.folds, 5);
+    assert_eq!(cv.folds, 10);
     assert!(cv.accuracy > 0.5, "{cv:?}");
     assert!(model.calibration().temperature > 0.0);
     assert_eq!(model.calibration().thresholds.len(), 4);

@@ -73,7 +73,7 @@ impl Default for ModelSettings {
                 idf: true,
             },
             weight_norm: true,
-            folds: 5,
+            folds: 10,
             paragraph_tags: true,
             min_paragraph_terms: 12,
         }
