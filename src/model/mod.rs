@@ -344,7 +344,12 @@ impl Model {
     pub fn classify(&self, text: &str, options: ClassifyOptions) -> Classification {
         let scored = self.score_text(text);
         let mut tag_ids = self.threshold_tags(&scored);
-        let spans = paragraph_spans(text);
+        // Only texts with a line break can have several paragraphs.
+        let spans = if text.contains('\n') {
+            paragraph_spans(text)
+        } else {
+            vec![(0, text.len())]
+        };
         let need_paragraphs = spans.len() > 1 && (options.paragraphs || self.settings.paragraph_tags);
         let mut paragraphs = Vec::new();
         if need_paragraphs {
@@ -471,7 +476,12 @@ mod tests {
     #[test]
     fn paragraphs_split_on_blank_lines_with_exact_offsets() {
         let text = "  First line\nstill first.\n\n \nSecond one.\n";
-        let spans = paragraph_spans(text);
+        // Only texts with a line break can have several paragraphs.
+        let spans = if text.contains('\n') {
+            paragraph_spans(text)
+        } else {
+            vec![(0, text.len())]
+        };
         assert_eq!(spans.len(), 2);
         assert_eq!(&text[spans[0].0..spans[0].1], "First line\nstill first.");
         assert_eq!(&text[spans[1].0..spans[1].1], "Second one.");

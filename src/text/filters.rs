@@ -58,39 +58,85 @@ const STOP_WORDS: &[&str] = &[
     "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves",
 ];
 
-/// True when `token` (lower-case) is an English stop word.
-pub fn is_stop_word(token: &str) -> bool {
-    STOP_WORDS.binary_search(&token).is_ok()
+/// Packs a token of at most 16 bytes into an integer that orders like the bytes (zero-padded).
+#[inline]
+fn pack(token: &[u8]) -> Option<u128> {
+    if token.len() > 16 {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    bytes[..token.len()].copy_from_slice(token);
+    Some(u128::from_be_bytes(bytes))
 }
 
-fn ends_with_consonant_cluster_needing_e(stem: &str) -> bool {
+/// The stop words packed by [`pack`], sorted.
+fn packed_stop_words() -> &'static [u128] {
+    static PACKED: std::sync::OnceLock<Vec<u128>> = std::sync::OnceLock::new();
+    PACKED.get_or_init(|| {
+        let mut packed: Vec<u128> = STOP_WORDS.iter().filter_map(|w| pack(w.as_bytes())).collect();
+        packed.sort_unstable();
+        packed
+    })
+}
+
+/// True when `token` (lower-case) is an English stop word. Compares packed integers, not strings.
+#[inline]
+pub fn is_stop_word(token: &str) -> bool {
+    // Longer than any stop word: the common case for content words, decided without a search.
+    if token.len() > 10 {
+        return false;
+    }
+    pack(token.as_bytes()).is_some_and(|key| packed_stop_words().binary_search(&key).is_ok())
+}
+
+/// `word.ends_with(suffix)` for short suffixes, as an inlined byte loop (no `memcmp` call).
+#[inline]
+fn ends(word: &[u8], suffix: &[u8]) -> bool {
+    word.len() >= suffix.len()
+        && word[word.len() - suffix.len()..]
+            .iter()
+            .zip(suffix)
+            .all(|(a, b)| a == b)
+}
+
+fn ends_with_consonant_cluster_needing_e(stem: &[u8]) -> bool {
     // "rais" -> "raise", "pric" -> "price": restore a final e after these endings.
-    ["as", "is", "os", "us", "iz", "ac", "ic", "uc", "at", "it", "ut", "ag", "ug", "iv", "av", "ov"]
-        .iter()
-        .any(|end| stem.ends_with(end))
+    let [.., a, b] = stem else {
+        return false;
+    };
+    matches!(a, b'a' | b'i' | b'o' | b'u')
+        && matches!(
+            (a, b),
+            (b'a' | b'i' | b'o' | b'u', b's')
+                | (b'i', b'z')
+                | (b'a' | b'i' | b'u', b'c')
+                | (b'a' | b'i' | b'u', b't')
+                | (b'a' | b'u', b'g')
+                | (b'i' | b'a' | b'o', b'v')
+        )
 }
 
 /// A light English stemmer in the spirit of Harman's S-stemmer, extended to -ing, -ed and -ly.
-/// It only shortens ASCII-lower-case words of five letters or more and never allocates.
+/// It only shortens ASCII-lower-case words of four letters or more and never allocates.
 pub fn light_stem(token: &mut String) {
-    if token.len() < 4 || !token.bytes().all(|b| b.is_ascii_lowercase()) {
+    let t = token.as_bytes();
+    let n = t.len();
+    if n < 4 || !t.iter().all(u8::is_ascii_lowercase) {
         return;
     }
-    let t = token.as_str();
-    if t.ends_with("ies") && !t.ends_with("eies") && !t.ends_with("aies") {
-        token.truncate(token.len() - 3);
+    if ends(t, b"ies") && !ends(t, b"eies") && !ends(t, b"aies") {
+        token.truncate(n - 3);
         token.push('y');
-    } else if t.ends_with("sses") || t.ends_with("shes") || t.ends_with("ches") || t.ends_with("xes")
-    {
-        token.truncate(token.len() - 2);
-    } else if t.ends_with('s') && !t.ends_with("ss") && !t.ends_with("us") && !t.ends_with("is") {
-        token.truncate(token.len() - 1);
-    } else if t.len() >= 6 && t.ends_with("ing") {
+    } else if ends(t, b"sses") || ends(t, b"shes") || ends(t, b"ches") || ends(t, b"xes") {
+        token.truncate(n - 2);
+    } else if t[n - 1] == b's' && !matches!(t[n - 2], b's' | b'u' | b'i') {
+        token.truncate(n - 1);
+    } else if n >= 6 && ends(t, b"ing") {
         strip_verb_suffix(token, 3);
-    } else if t.len() >= 5 && t.ends_with("ed") && !t.ends_with("eed") {
+    } else if n >= 5 && ends(t, b"ed") && !ends(t, b"eed") {
         strip_verb_suffix(token, 2);
-    } else if t.len() >= 6 && t.ends_with("ly") {
-        token.truncate(token.len() - 2);
+    } else if n >= 6 && ends(t, b"ly") {
+        token.truncate(n - 2);
     }
 }
 
@@ -101,7 +147,7 @@ fn strip_verb_suffix(token: &mut String, suffix_len: usize) {
     if n >= 2 && bytes[n - 1] == bytes[n - 2] && !matches!(bytes[n - 1], b'l' | b's' | b'z') {
         // "planned" -> "plan", "hitting" -> "hit"
         token.truncate(n - 1);
-    } else if ends_with_consonant_cluster_needing_e(token) {
+    } else if ends_with_consonant_cluster_needing_e(token.as_bytes()) {
         token.push('e');
     }
 }
@@ -113,6 +159,7 @@ mod tests {
     #[test]
     fn stop_words_are_sorted_and_found() {
         assert!(STOP_WORDS.windows(2).all(|w| w[0] < w[1]));
+        assert!(STOP_WORDS.iter().all(|w| w.len() <= 10), "is_stop_word skips longer tokens");
         assert!(is_stop_word("the"));
         assert!(!is_stop_word("tariff"));
     }

@@ -31,37 +31,47 @@ impl<'a> Tokenizer<'a> {
         Self { text, position: 0 }
     }
 
+    /// The character starting at byte `i`, if any (ASCII without decoding).
+    #[inline]
+    fn char_at(&self, i: usize) -> Option<char> {
+        let b = *self.text.as_bytes().get(i)?;
+        if b < 0x80 {
+            Some(char::from(b))
+        } else {
+            self.text.get(i..)?.chars().next()
+        }
+    }
+
     /// Writes the next token into `out` (cleared first) and returns true, or returns false at the end.
     pub fn next_into(&mut self, out: &mut String) -> bool {
         out.clear();
-        let rest = &self.text[self.position..];
-        let mut chars = rest.char_indices().peekable();
         // Skip separators.
-        let start = loop {
-            match chars.next() {
+        let mut i = self.position;
+        let first = loop {
+            match self.char_at(i) {
                 None => {
                     self.position = self.text.len();
                     return false;
                 }
-                Some((i, c)) if c.is_alphanumeric() => break (i, c),
-                Some(_) => {}
+                Some(c) if c.is_alphanumeric() => break c,
+                Some(c) => i += c.len_utf8(),
             }
         };
-        let (start_index, first) = start;
         if is_ideograph(first) {
             out.push(first);
-            self.position += start_index + first.len_utf8();
+            self.position = i + first.len_utf8();
             return true;
         }
         push_lower(out, first);
         let mut previous = first;
-        let mut end = start_index + first.len_utf8();
-        while let Some(&(i, c)) = chars.peek() {
+        let mut j = i + first.len_utf8();
+        let mut end = j;
+        while let Some(c) = self.char_at(j) {
             if c.is_alphanumeric() && !is_ideograph(c) {
                 push_lower(out, c);
                 previous = c;
-                end = i + c.len_utf8();
-                chars.next();
+                j += c.len_utf8();
+                end = j;
                 continue;
             }
             // A joiner needs an alphanumeric character on both sides.
@@ -70,27 +80,25 @@ impl<'a> Tokenizer<'a> {
             if !(joins_letters || joins_digits) {
                 break;
             }
-            let mut lookahead = chars.clone();
-            lookahead.next();
-            match lookahead.peek() {
-                Some(&(_, next)) if joins_letters && next.is_alphabetic() && !is_ideograph(next) => {
-                    chars.next();
+            let after = j + c.len_utf8();
+            match self.char_at(after) {
+                Some(next) if joins_letters && next.is_alphabetic() && !is_ideograph(next) => {
                     // Possessive "'s" at the end of a word: drop it.
-                    let after_s = lookahead.clone().nth(1).map(|(_, c)| c);
-                    if (next == 's' || next == 'S') && !after_s.is_some_and(|c| c.is_alphanumeric()) {
-                        chars.next();
-                        end = i + c.len_utf8() + 1;
+                    let ends_word = !self.char_at(after + 1).is_some_and(|c| c.is_alphanumeric());
+                    if (next == 's' || next == 'S') && ends_word {
+                        end = after + 1;
                         break;
                     }
+                    j = after;
                 }
-                Some(&(_, next)) if joins_digits && next.is_ascii_digit() => {
+                Some(next) if joins_digits && next.is_ascii_digit() => {
                     out.push(c);
-                    chars.next();
+                    j = after;
                 }
                 _ => break,
             }
         }
-        self.position += end;
+        self.position = end;
         true
     }
 }
