@@ -1,0 +1,84 @@
+//! Engine types to protocol messages and back.
+
+use crate::model::{Classification, ClassifyOptions, Example, LabelScore, Model};
+use crate::proto;
+
+/// Options of a Classify-type request.
+pub fn options(top_k: u32, explain: bool, paragraphs: bool) -> ClassifyOptions {
+    ClassifyOptions {
+        top_k: top_k as usize,
+        explain,
+        paragraphs,
+    }
+}
+
+fn scores(list: Vec<LabelScore>) -> Vec<proto::LabelScore> {
+    list.into_iter()
+        .map(|s| proto::LabelScore {
+            label: s.label,
+            probability: s.probability,
+        })
+        .collect()
+}
+
+/// A classification as a response.
+pub fn classify_response(c: Classification, version: &str) -> proto::ClassifyResponse {
+    proto::ClassifyResponse {
+        label: c.label,
+        scores: scores(c.scores),
+        tags: c.tags,
+        model_version: version.to_owned(),
+        explanation: c
+            .explanation
+            .into_iter()
+            .map(|t| proto::TermWeight {
+                term: t.term,
+                weight: t.weight,
+            })
+            .collect(),
+        paragraphs: c
+            .paragraphs
+            .into_iter()
+            .map(|p| proto::ParagraphResult {
+                start: p.start as u32,
+                end: p.end as u32,
+                label: p.label,
+                tags: p.tags,
+                scores: scores(p.scores),
+            })
+            .collect(),
+    }
+}
+
+/// Protocol examples as engine examples (labels trimmed).
+pub fn examples(list: Vec<proto::Example>) -> Vec<Example> {
+    list.into_iter()
+        .map(|e| Example {
+            text: e.text,
+            labels: e.labels.into_iter().map(|l| l.trim().to_owned()).collect(),
+        })
+        .collect()
+}
+
+/// Examples per label.
+pub fn label_counts(labels: Vec<(String, u64)>) -> Vec<proto::LabelCount> {
+    labels
+        .into_iter()
+        .map(|(label, examples)| proto::LabelCount { label, examples })
+        .collect()
+}
+
+/// A model's description.
+pub fn model_info(version: &str, model: &Model, active: bool) -> proto::ModelInfo {
+    let metadata = model.metadata();
+    proto::ModelInfo {
+        model_version: version.to_owned(),
+        active,
+        labels: label_counts(model.label_examples()),
+        vocabulary_size: model.counts().vocabulary.len() as u64,
+        total_examples: model.counts().documents.round() as u64,
+        created_at: metadata.created_at.clone(),
+        parent_version: metadata.parent_version.clone().unwrap_or_default(),
+        settings: model.settings().describe(),
+    }
+}
