@@ -257,7 +257,10 @@ fn settings_from(args: &SettingsArgs) -> Result<ModelSettings, String> {
 
 fn train(args: TrainArgs) -> CliResult {
     let settings = settings_from(&args.settings)?;
-    let examples: Vec<Example> = read_all(&args.data)?.iter().map(LabeledText::to_example).collect();
+    let examples: Vec<Example> = read_all(&args.data)?
+        .iter()
+        .map(LabeledText::to_example)
+        .collect();
     // Read the evaluation file before training so that a bad file fails before any work.
     let held_out = match &args.eval {
         Some(path) => Some(read_all(std::slice::from_ref(path))?),
@@ -317,9 +320,9 @@ fn progress_bar(len: u64) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(len);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{spinner} analysing {pos}/{len} examples {wide_bar} {eta}")
-    {
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} analysing {pos}/{len} examples {wide_bar} {eta}",
+    ) {
         bar.set_style(style);
     }
     bar
@@ -343,7 +346,12 @@ fn crossval(args: CrossvalArgs) -> CliResult {
     if args.json {
         emit(&(serde_json::to_string(&report)? + "\n"))
     } else {
-        emit(&format!("{}-fold cross-validation ({})\n{}", args.k.max(2), settings.describe(), render_report(&report)))
+        emit(&format!(
+            "{}-fold cross-validation ({})\n{}",
+            args.k.max(2),
+            settings.describe(),
+            render_report(&report)
+        ))
     }
 }
 
@@ -352,16 +360,22 @@ fn render_report(report: &Report) -> String {
     let _ = writeln!(out, "examples        {}", report.n);
     let _ = writeln!(out, "accuracy        {:.4}", report.accuracy);
     let _ = writeln!(out, "macro-F1        {:.4}", report.macro_f1);
-    let _ = writeln!(out, 
+    let _ = writeln!(
+        out,
         "tags            micro-F1 {:.4}  macro-F1 {:.4}  precision {:.4}  recall {:.4}",
         report.tags.micro_f1, report.tags.macro_f1, report.tags.precision, report.tags.recall
     );
     let _ = writeln!(out, "ECE             {:.4}", report.ece);
     let _ = writeln!(out, "docs/second     {:.0}", report.docs_per_second);
     out.push('\n');
-    let _ = writeln!(out, "{:<20} {:>9} {:>9} {:>9} {:>8} {:>9}", "label", "precision", "recall", "F1", "support", "tag F1");
+    let _ = writeln!(
+        out,
+        "{:<20} {:>9} {:>9} {:>9} {:>8} {:>9}",
+        "label", "precision", "recall", "F1", "support", "tag F1"
+    );
     for (label, m) in &report.per_label {
-        let _ = writeln!(out, 
+        let _ = writeln!(
+            out,
             "{label:<20} {:>9.4} {:>9.4} {:>9.4} {:>8} {:>9.4}",
             m.precision, m.recall, m.f1, m.support, m.tag_f1
         );
@@ -394,7 +408,10 @@ fn render_report(report: &Report) -> String {
 /// Writes command output to stdout; a closed pipe (`topicd eval | head`) is not an error.
 fn emit(text: &str) -> CliResult {
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
     }
@@ -447,7 +464,11 @@ fn classify(args: ClassifyArgs) -> CliResult {
         };
         return emit(&(serde_json::to_string_pretty(&out)? + "\n"));
     }
-    emit(&render_classification(&text, &classification, &model_version))
+    emit(&render_classification(
+        &text,
+        &classification,
+        &model_version,
+    ))
 }
 
 fn render_classification(text: &str, c: &Classification, version: &str) -> String {
@@ -468,7 +489,14 @@ fn render_classification(text: &str, c: &Classification, version: &str) -> Strin
         let _ = writeln!(out, "paragraphs");
         for p in &c.paragraphs {
             let snippet: String = text[p.start..p.end].chars().take(60).collect();
-            let _ = writeln!(out, "  [{}..{}] {:<10} tags {:<30} {snippet}…", p.start, p.end, p.label, p.tags.join(","));
+            let _ = writeln!(
+                out,
+                "  [{}..{}] {:<10} tags {:<30} {snippet}…",
+                p.start,
+                p.end,
+                p.label,
+                p.tags.join(",")
+            );
         }
     }
     out
@@ -480,9 +508,18 @@ fn models(args: ModelsArgs) -> CliResult {
     let mut out = String::new();
     for saved in store.list()? {
         let m = &saved.model;
-        let marker = if active.as_deref() == Some(saved.version.as_str()) { "*" } else { " " };
-        let labels: Vec<String> = m.label_examples().iter().map(|(l, n)| format!("{l}={n}")).collect();
-        let _ = writeln!(out, 
+        let marker = if active.as_deref() == Some(saved.version.as_str()) {
+            "*"
+        } else {
+            " "
+        };
+        let labels: Vec<String> = m
+            .label_examples()
+            .iter()
+            .map(|(l, n)| format!("{l}={n}"))
+            .collect();
+        let _ = writeln!(
+            out,
             "{marker} {}  {}  {} terms  {}",
             saved.version,
             m.metadata().created_at,

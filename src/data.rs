@@ -88,8 +88,12 @@ fn parse_line(raw: &str) -> Result<LabeledText, String> {
             let mut out = Vec::with_capacity(items.len());
             for item in items {
                 match item {
-                    serde_json::Value::String(s) if !s.trim().is_empty() => out.push(s.trim().to_owned()),
-                    serde_json::Value::String(_) => return Err("\"labels\" holds an empty label".into()),
+                    serde_json::Value::String(s) if !s.trim().is_empty() => {
+                        out.push(s.trim().to_owned())
+                    }
+                    serde_json::Value::String(_) => {
+                        return Err("\"labels\" holds an empty label".into())
+                    }
                     _ => return Err("\"labels\" must be a list of strings".into()),
                 }
             }
@@ -106,7 +110,11 @@ fn parse_line(raw: &str) -> Result<LabeledText, String> {
     if labels.is_empty() {
         return Err("no label: add \"labels\": [..] or \"label\": \"..\"".into());
     }
-    Ok(LabeledText { text, labels, label })
+    Ok(LabeledText {
+        text,
+        labels,
+        label,
+    })
 }
 
 /// Reads every example of a JSON Lines file. Blank lines are skipped.
@@ -164,10 +172,20 @@ mod tests {
     #[test]
     fn bad_lines_say_what_is_wrong() {
         assert!(parse_line("{").unwrap_err().contains("invalid JSON"));
-        assert!(parse_line(r#"{"labels": ["a"]}"#).unwrap_err().contains("missing \"text\""));
-        assert!(parse_line(r#"{"text": " ", "label": "a"}"#).unwrap_err().contains("empty"));
-        assert!(parse_line(r#"{"text": "x", "label": ""}"#).unwrap_err().contains("\"label\" is empty"));
-        assert!(parse_line(r#"{"text": "x"}"#).unwrap_err().contains("no label"));
-        assert!(parse_line(r#"{"text": "x", "labels": [1]}"#).unwrap_err().contains("list of strings"));
+        assert!(parse_line(r#"{"labels": ["a"]}"#)
+            .unwrap_err()
+            .contains("missing \"text\""));
+        assert!(parse_line(r#"{"text": " ", "label": "a"}"#)
+            .unwrap_err()
+            .contains("empty"));
+        assert!(parse_line(r#"{"text": "x", "label": ""}"#)
+            .unwrap_err()
+            .contains("\"label\" is empty"));
+        assert!(parse_line(r#"{"text": "x"}"#)
+            .unwrap_err()
+            .contains("no label"));
+        assert!(parse_line(r#"{"text": "x", "labels": [1]}"#)
+            .unwrap_err()
+            .contains("list of strings"));
     }
 }

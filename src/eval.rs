@@ -126,7 +126,11 @@ pub fn cross_validate(
             .collect();
         let model = Model::train(settings, &training, &mut |_| {})?;
         let started = Instant::now();
-        for (i, e) in examples.iter().enumerate().filter(|(i, _)| i % folds == fold) {
+        for (i, e) in examples
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % folds == fold)
+        {
             results[i] = Some(model.classify(&e.text, ClassifyOptions::default()));
         }
         seconds += started.elapsed().as_secs_f64();
@@ -137,7 +141,6 @@ pub fn cross_validate(
 
 /// Computes the report from classifications aligned with `examples`.
 fn report(examples: &[LabeledText], results: &[Classification], seconds: f64) -> Report {
-
     let mut right = 0usize;
     let mut top_tally: BTreeMap<String, Tally> = BTreeMap::new();
     let mut tag_tally: BTreeMap<String, Tally> = BTreeMap::new();
@@ -153,7 +156,10 @@ fn report(examples: &[LabeledText], results: &[Classification], seconds: f64) ->
         if correct {
             right += 1;
         }
-        confidences.push((result.scores.first().map_or(0.0, |s| s.probability), correct));
+        confidences.push((
+            result.scores.first().map_or(0.0, |s| s.probability),
+            correct,
+        ));
         *support.entry(gold.to_owned()).or_default() += 1;
         *confusion
             .entry(gold.to_owned())

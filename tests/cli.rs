@@ -40,7 +40,16 @@ fn train_eval_classify_and_list_models() {
     let out = topicd(&["eval", "--model", &models, "--data", &data, "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
-    for key in ["n", "accuracy", "macro_f1", "tags", "per_label", "confusion", "ece", "docs_per_second"] {
+    for key in [
+        "n",
+        "accuracy",
+        "macro_f1",
+        "tags",
+        "per_label",
+        "confusion",
+        "ece",
+        "docs_per_second",
+    ] {
         assert!(report.get(key).is_some(), "missing {key}: {report}");
     }
     for key in ["micro_f1", "macro_f1", "precision", "recall"] {
@@ -62,7 +71,9 @@ fn train_eval_classify_and_list_models() {
     let c: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(c["label"], "security");
     assert_eq!(c["scores"].as_array().map(Vec::len), Some(4));
-    assert!(c["model_version"].as_str().is_some_and(|v| v.starts_with('m')));
+    assert!(c["model_version"]
+        .as_str()
+        .is_some_and(|v| v.starts_with('m')));
     assert_eq!(c["paragraphs"].as_array().map(Vec::len), Some(2));
     assert_eq!(c["paragraphs"][1]["label"], "economy");
     assert!(c["explanation"].as_array().is_some_and(|e| !e.is_empty()));
@@ -92,9 +103,18 @@ fn bad_input_files_name_the_line_and_write_nothing() {
     let out_path = dir.path().join("never.model");
     let out_arg = out_path.to_string_lossy().into_owned();
     let cases = [
-        ("{\"text\": \"ok\", \"label\": \"a\"}\n{\"text\": \"broken\"\n", ":2: invalid JSON"),
-        ("{\"text\": \"ok\", \"label\": \"a\"}\n{\"label\": \"a\"}\n", ":2: missing \"text\""),
-        ("{\"text\": \"ok\", \"label\": \"\"}\n", ":1: \"label\" is empty"),
+        (
+            "{\"text\": \"ok\", \"label\": \"a\"}\n{\"text\": \"broken\"\n",
+            ":2: invalid JSON",
+        ),
+        (
+            "{\"text\": \"ok\", \"label\": \"a\"}\n{\"label\": \"a\"}\n",
+            ":2: missing \"text\"",
+        ),
+        (
+            "{\"text\": \"ok\", \"label\": \"\"}\n",
+            ":1: \"label\" is empty",
+        ),
         ("{\"text\": \"ok\", \"labels\": []}\n", ":1: no label"),
         ("", "no examples"),
     ];
@@ -103,7 +123,10 @@ fn bad_input_files_name_the_line_and_write_nothing() {
         let out = topicd(&["train", "--data", &data, "--out", &out_arg]);
         assert!(!out.status.success());
         let err = stderr(&out);
-        assert!(err.contains("bad.jsonl") && err.contains(expected), "{expected}: {err}");
+        assert!(
+            err.contains("bad.jsonl") && err.contains(expected),
+            "{expected}: {err}"
+        );
         assert!(!out_path.exists(), "nothing is written");
     }
     let out = topicd(&["train", "--data", "/nonexistent/x.jsonl", "--out", &out_arg]);
@@ -113,7 +136,11 @@ fn bad_input_files_name_the_line_and_write_nothing() {
     let data = write(dir.path(), "good.jsonl", &common::tiny_jsonl());
     let model = dir.path().join("m.model");
     let model_arg = model.to_string_lossy().into_owned();
-    assert!(topicd(&["train", "--data", &data, "--out", &model_arg, "--folds", "0"]).status.success());
+    assert!(
+        topicd(&["train", "--data", &data, "--out", &model_arg, "--folds", "0"])
+            .status
+            .success()
+    );
     let mut bytes = std::fs::read(&model).expect("read model");
     let last = bytes.len() - 3;
     bytes[last] ^= 0x01;

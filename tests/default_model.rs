@@ -31,8 +31,12 @@ fn epoch_seconds(rfc3339: &str) -> i64 {
 fn default_model_is_reproducible_byte_for_byte_from_seeds() {
     let store = ModelStore::open(repo().join("models")).expect("models dir");
     let active = store.load_active().expect("the default model is shipped");
-    let shipped = std::fs::read(repo().join("models").join(format!("{}.model", active.version)))
-        .expect("model file");
+    let shipped = std::fs::read(
+        repo()
+            .join("models")
+            .join(format!("{}.model", active.version)),
+    )
+    .expect("model file");
     let created = epoch_seconds(&active.model.metadata().created_at);
 
     let dir = tempfile::tempdir().expect("temp dir");
@@ -56,10 +60,21 @@ fn default_model_is_reproducible_byte_for_byte_from_seeds() {
 fn default_model_meets_its_targets_on_the_dev_split() {
     let output = Command::new(env!("CARGO_BIN_EXE_topicd"))
         .current_dir(repo())
-        .args(["eval", "--model", "models", "--data", "seeds/dev.jsonl", "--json"])
+        .args([
+            "eval",
+            "--model",
+            "models",
+            "--data",
+            "seeds/dev.jsonl",
+            "--json",
+        ])
         .output()
         .expect("topicd eval runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON report");
     let accuracy = report["accuracy"].as_f64().unwrap_or(0.0);
     let tag_f1 = report["tags"]["micro_f1"].as_f64().unwrap_or(0.0);
@@ -80,7 +95,10 @@ fn shared_example() -> Option<String> {
                 "CI must have {}: {e}",
                 path.display()
             );
-            println!("SKIPPED: {} not found ({e}); the real wire-story check did not run", path.display());
+            println!(
+                "SKIPPED: {} not found ({e}); the real wire-story check did not run",
+                path.display()
+            );
             None
         }
     }
@@ -107,7 +125,11 @@ fn real_wire_story_is_security_tagged_with_sanctions_paragraph_by_paragraph() {
         println!("  {:<10} {:?} {snippet}", p.label, p.tags);
     }
     assert_eq!(c.label, "security");
-    assert!(c.tags.contains(&"sanctions".to_owned()), "tags {:?}", c.tags);
+    assert!(
+        c.tags.contains(&"sanctions".to_owned()),
+        "tags {:?}",
+        c.tags
+    );
 
     let paragraph = |needle: &str| {
         c.paragraphs

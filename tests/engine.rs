@@ -46,7 +46,10 @@ fn train(settings: &ModelSettings, examples: &[Example]) -> Model {
 #[test]
 fn multinomial_scores_match_a_hand_computation() {
     // Vocabulary {a, b}; label x saw "a a b", label y saw "b".
-    let model = train(&plain_multinomial(1.0), &[ex("a a b", &["x"]), ex("b", &["y"])]);
+    let model = train(
+        &plain_multinomial(1.0),
+        &[ex("a a b", &["x"]), ex("b", &["y"])],
+    );
     let raw = model.raw_scores("a b");
     // θ_x = ((2+1)/(3+2), (1+1)/(3+2)) = (0.6, 0.4); θ_y = (1/3, 2/3); priors 1/2 each.
     let x = 0.5f64.ln() + 0.6f64.ln() + 0.4f64.ln();
@@ -79,7 +82,13 @@ fn multinomial_joint_log_likelihood_agrees_with_linfa_bayes() {
     for (i, e) in examples.iter().enumerate() {
         x.row_mut(i).assign(&Array1::from(dense(&e.text)));
     }
-    let label_index = |l: &str| model.labels().iter().position(|m| m == l).expect("known label");
+    let label_index = |l: &str| {
+        model
+            .labels()
+            .iter()
+            .position(|m| m == l)
+            .expect("known label")
+    };
     let y = Array1::from(
         examples
             .iter()
@@ -109,7 +118,10 @@ fn multinomial_joint_log_likelihood_agrees_with_linfa_bayes() {
             let theirs = scores[i];
             let mine = ours[**label];
             let relative = (mine - theirs).abs() / theirs.abs().max(1e-300);
-            assert!(relative < 1e-9, "{probe:?} label {label}: topicd {mine} linfa {theirs}");
+            assert!(
+                relative < 1e-9,
+                "{probe:?} label {label}: topicd {mine} linfa {theirs}"
+            );
         }
     }
 }
@@ -122,12 +134,20 @@ fn incremental_training_equals_training_on_the_union_with_a_new_label_mid_stream
     };
     let mut first = common::tiny_examples();
     let second = vec![
-        ex("A magnitude seven earthquake shook the coast and tsunami sirens sounded.", &["disaster"]),
-        ex("Rescue teams searched collapsed buildings after the quake.", &["disaster", "security"]),
+        ex(
+            "A magnitude seven earthquake shook the coast and tsunami sirens sounded.",
+            &["disaster"],
+        ),
+        ex(
+            "Rescue teams searched collapsed buildings after the quake.",
+            &["disaster", "security"],
+        ),
         ex("The bank cut rates again as growth stalled.", &["economy"]),
     ];
     let a = train(&settings, &first);
-    let incremental = a.train_incremental(&second, &[], None).expect("incremental");
+    let incremental = a
+        .train_incremental(&second, &[], None)
+        .expect("incremental");
     first.extend(second);
     let batch = train(&settings, &first);
 
@@ -139,7 +159,11 @@ fn incremental_training_equals_training_on_the_union_with_a_new_label_mid_stream
         "missile test",
         "",
     ] {
-        assert_eq!(incremental.raw_scores(probe), batch.raw_scores(probe), "{probe:?}");
+        assert_eq!(
+            incremental.raw_scores(probe),
+            batch.raw_scores(probe),
+            "{probe:?}"
+        );
     }
     // The counts, and so the saved bytes apart from metadata, are identical.
     assert_eq!(
@@ -147,7 +171,9 @@ fn incremental_training_equals_training_on_the_union_with_a_new_label_mid_stream
         serde_json::to_string(&batch.counts().to_file()).expect("serialises")
     );
     assert_eq!(
-        incremental.classify("earthquake rescue teams", ClassifyOptions::default()).label,
+        incremental
+            .classify("earthquake rescue teams", ClassifyOptions::default())
+            .label,
         "disaster"
     );
 }
@@ -160,7 +186,10 @@ fn removing_a_label_forgets_it() {
         .expect("removal");
     assert_eq!(removed.labels().len(), 3);
     assert!(!removed.labels().contains(&"sanctions".to_owned()));
-    let c = removed.classify("asset freezes and an arms embargo", ClassifyOptions::default());
+    let c = removed.classify(
+        "asset freezes and an arms embargo",
+        ClassifyOptions::default(),
+    );
     assert_ne!(c.label, "sanctions");
     assert!(model
         .train_incremental(&[], &["nonexistent".to_owned()], None)
@@ -209,10 +238,19 @@ fn explanation_and_paragraphs_are_given_on_request() {
     assert_eq!(c.paragraphs.len(), 2);
     assert_eq!(c.paragraphs[0].label, "security");
     assert_eq!(c.paragraphs[1].label, "sanctions");
-    assert_eq!(&text[c.paragraphs[1].start..c.paragraphs[1].end], text.split("\n\n").nth(1).unwrap_or(""));
+    assert_eq!(
+        &text[c.paragraphs[1].start..c.paragraphs[1].end],
+        text.split("\n\n").nth(1).unwrap_or("")
+    );
     let plain = model.classify(text, ClassifyOptions::default());
     assert!(plain.explanation.is_empty() && plain.paragraphs.is_empty());
-    let top2 = model.classify(text, ClassifyOptions { top_k: 2, ..ClassifyOptions::default() });
+    let top2 = model.classify(
+        text,
+        ClassifyOptions {
+            top_k: 2,
+            ..ClassifyOptions::default()
+        },
+    );
     assert_eq!(top2.scores.len(), 2);
 }
 
@@ -242,7 +280,12 @@ fn model_files_round_trip_and_are_deterministic() {
     assert_eq!(version_a, version_b);
     let (version, decoded) = decode_model(&bytes_a).expect("decodes");
     assert_eq!(version, version_a);
-    for probe in ["missile test", "carbon emissions", "interest rates", "asset freeze"] {
+    for probe in [
+        "missile test",
+        "carbon emissions",
+        "interest rates",
+        "asset freeze",
+    ] {
         assert_eq!(decoded.raw_scores(probe), a.raw_scores(probe));
     }
     assert!(encode_model(&decoded).1 == bytes_a, "re-encoding is stable");
@@ -284,7 +327,14 @@ fn models_directory_saves_activates_lists_and_rolls_back() {
     let v1 = store.save(&first).expect("saves");
     store.activate(&v1).expect("activates");
     let second = first
-        .train_incremental(&[ex("Floods displaced thousands after a cyclone.", &["disaster"])], &[], Some(v1.clone()))
+        .train_incremental(
+            &[ex(
+                "Floods displaced thousands after a cyclone.",
+                &["disaster"],
+            )],
+            &[],
+            Some(v1.clone()),
+        )
         .expect("trains");
     let v2 = store.save(&second).expect("saves");
     store.activate(&v2).expect("activates");

@@ -71,7 +71,9 @@ fn start(dir: tempfile::TempDir, token: Option<&str>, extra: &[&str]) -> Server 
     let mut child = command.spawn().expect("topicd serve starts");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("reads the address");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("reads the address");
     let addr = line
         .trim()
         .strip_prefix("listening on ")
@@ -113,9 +115,18 @@ fn authorized<T>(message: T) -> tonic::Request<T> {
 
 fn disaster_examples() -> Vec<Example> {
     vec![
-        example("A strong earthquake shook the coast and tsunami sirens sounded in the port.", &["disaster"]),
-        example("Rescue teams dug through rubble after the quake flattened homes in the valley.", &["disaster"]),
-        example("Aftershocks hampered rescuers searching collapsed buildings for survivors.", &["disaster"]),
+        example(
+            "A strong earthquake shook the coast and tsunami sirens sounded in the port.",
+            &["disaster"],
+        ),
+        example(
+            "Rescue teams dug through rubble after the quake flattened homes in the valley.",
+            &["disaster"],
+        ),
+        example(
+            "Aftershocks hampered rescuers searching collapsed buildings for survivors.",
+            &["disaster"],
+        ),
     ]
 }
 
@@ -137,7 +148,10 @@ async fn classify_batch_stream_and_model_queries() {
     assert_eq!(r.scores.len(), 4);
     let sum: f64 = r.scores.iter().map(|s| s.probability).sum();
     assert!((sum - 1.0).abs() < 1e-9);
-    assert!(r.scores.windows(2).all(|w| w[0].probability >= w[1].probability));
+    assert!(r
+        .scores
+        .windows(2)
+        .all(|w| w[0].probability >= w[1].probability));
     assert_eq!(r.label, r.scores[0].label);
     assert!(r.tags.contains(&r.label));
     assert!(r.model_version.starts_with('m'));
@@ -161,7 +175,11 @@ async fn classify_batch_stream_and_model_queries() {
 
     let batch = client
         .classify_batch(ClassifyBatchRequest {
-            texts: vec!["missile test".into(), "interest rates and inflation".into(), "carbon emissions".into()],
+            texts: vec![
+                "missile test".into(),
+                "interest rates and inflation".into(),
+                "carbon emissions".into(),
+            ],
             ..ClassifyBatchRequest::default()
         })
         .await
@@ -169,11 +187,22 @@ async fn classify_batch_stream_and_model_queries() {
         .into_inner();
     let labels: Vec<&str> = batch.results.iter().map(|r| r.label.as_str()).collect();
     assert_eq!(labels, ["security", "economy", "climate"]);
-    assert!(batch.results.iter().all(|r| r.model_version == batch.model_version));
+    assert!(batch
+        .results
+        .iter()
+        .all(|r| r.model_version == batch.model_version));
 
-    let texts = ["asset freezes and an arms embargo", "troops at the border", "inflation rose"];
+    let texts = [
+        "asset freezes and an arms embargo",
+        "troops at the border",
+        "inflation rose",
+    ];
     let requests = tokio_stream::iter(texts.iter().map(|t| classify(t)).collect::<Vec<_>>());
-    let mut responses = client.classify_stream(requests).await.expect("stream").into_inner();
+    let mut responses = client
+        .classify_stream(requests)
+        .await
+        .expect("stream")
+        .into_inner();
     let mut streamed = Vec::new();
     while let Some(r) = responses.message().await.expect("stream message") {
         streamed.push(r.label);
@@ -188,7 +217,11 @@ async fn classify_batch_stream_and_model_queries() {
     assert!(info.active);
     assert_eq!(info.model_version, r.model_version);
     assert_eq!(info.total_examples, 36);
-    let list = client.list_models(ListModelsRequest {}).await.expect("list").into_inner();
+    let list = client
+        .list_models(ListModelsRequest {})
+        .await
+        .expect("list")
+        .into_inner();
     assert_eq!(list.models.len(), 1);
     assert_eq!(list.active_version, r.model_version);
 
@@ -207,7 +240,11 @@ async fn classify_batch_stream_and_model_queries() {
 async fn train_adds_a_new_label_rolls_back_and_equals_training_on_the_union() {
     let server = start(models_dir_with_model(), Some(TOKEN), &[]);
     let mut client = server.client().await;
-    let first = client.get_model(GetModelRequest::default()).await.expect("model").into_inner();
+    let first = client
+        .get_model(GetModelRequest::default())
+        .await
+        .expect("model")
+        .into_inner();
 
     let trained = client
         .train(authorized(TrainRequest {
@@ -219,9 +256,14 @@ async fn train_adds_a_new_label_rolls_back_and_equals_training_on_the_union() {
         .into_inner();
     assert!(trained.activated, "{}", trained.reason);
     assert_eq!(trained.examples_trained, 3);
-    assert!(trained.labels.iter().any(|l| l.label == "disaster" && l.examples == 3));
+    assert!(trained
+        .labels
+        .iter()
+        .any(|l| l.label == "disaster" && l.examples == 3));
     let r = client
-        .classify(classify("An earthquake and a tsunami: rescuers search the rubble of collapsed homes."))
+        .classify(classify(
+            "An earthquake and a tsunami: rescuers search the rubble of collapsed homes.",
+        ))
         .await
         .expect("classifies")
         .into_inner();
@@ -249,11 +291,22 @@ async fn train_adds_a_new_label_rolls_back_and_equals_training_on_the_union() {
         .into_inner();
     assert!(!fresh.activated);
     let store = ModelStore::open(server.dir.path()).expect("store");
-    let incremental = store.load(&trained.model_version).expect("incremental model");
+    let incremental = store
+        .load(&trained.model_version)
+        .expect("incremental model");
     let batch = store.load(&fresh.model_version).expect("union model");
     assert_eq!(incremental.labels(), batch.labels());
-    for probe in ["earthquake rubble", "missile test over the sea", "inflation and rates", "embargo"] {
-        assert_eq!(incremental.raw_scores(probe), batch.raw_scores(probe), "{probe}");
+    for probe in [
+        "earthquake rubble",
+        "missile test over the sea",
+        "inflation and rates",
+        "embargo",
+    ] {
+        assert_eq!(
+            incremental.raw_scores(probe),
+            batch.raw_scores(probe),
+            "{probe}"
+        );
     }
 
     // Roll back to the first version.
@@ -265,10 +318,17 @@ async fn train_adds_a_new_label_rolls_back_and_equals_training_on_the_union() {
         .expect("activates")
         .into_inner();
     assert!(info.active);
-    let r = client.classify(classify("earthquake rubble rescue")).await.expect("classifies").into_inner();
+    let r = client
+        .classify(classify("earthquake rubble rescue"))
+        .await
+        .expect("classifies")
+        .into_inner();
     assert_eq!(r.model_version, first.model_version);
     assert_ne!(r.label, "disaster");
-    assert_eq!(store.active_version().expect("reads"), Some(first.model_version.clone()));
+    assert_eq!(
+        store.active_version().expect("reads"),
+        Some(first.model_version.clone())
+    );
 
     // Remove a label.
     let removed = client
@@ -302,25 +362,40 @@ async fn train_adds_a_new_label_rolls_back_and_equals_training_on_the_union() {
     assert!(gated.reason.contains("quality gate"), "{}", gated.reason);
     assert_eq!(gated.metrics.map(|m| m.validation_examples), Some(2));
     assert!(store.load(&gated.model_version).is_ok(), "saved");
-    let active = client.get_model(GetModelRequest::default()).await.expect("model").into_inner();
+    let active = client
+        .get_model(GetModelRequest::default())
+        .await
+        .expect("model")
+        .into_inner();
     assert_eq!(active.model_version, removed.model_version);
 
     // TrainStream merges every message.
     let messages = vec![
         TrainRequest {
-            examples: vec![example("Volcanic ash grounded flights across the islands.", &["disaster"])],
+            examples: vec![example(
+                "Volcanic ash grounded flights across the islands.",
+                &["disaster"],
+            )],
             ..TrainRequest::default()
         },
         TrainRequest {
-            examples: vec![example("Lava flows forced thousands to evacuate villages.", &["disaster"])],
+            examples: vec![example(
+                "Lava flows forced thousands to evacuate villages.",
+                &["disaster"],
+            )],
             ..TrainRequest::default()
         },
     ];
     let mut request = tonic::Request::new(tokio_stream::iter(messages));
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {TOKEN}").parse().expect("ascii"));
-    let streamed = client.train_stream(request).await.expect("train stream").into_inner();
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {TOKEN}").parse().expect("ascii"),
+    );
+    let streamed = client
+        .train_stream(request)
+        .await
+        .expect("train stream")
+        .into_inner();
     assert_eq!(streamed.examples_trained, 2);
     assert!(streamed.activated);
 }
@@ -337,7 +412,11 @@ async fn mutating_calls_need_the_token() {
         .await
         .expect_err("no token configured");
     assert_eq!(refused.code(), Code::FailedPrecondition);
-    assert!(refused.message().contains("TOPICD_TRAIN_TOKEN"), "{}", refused.message());
+    assert!(
+        refused.message().contains("TOPICD_TRAIN_TOKEN"),
+        "{}",
+        refused.message()
+    );
 
     let with = start(models_dir_with_model(), Some(TOKEN), &[]);
     let mut client = with.client().await;
@@ -351,7 +430,10 @@ async fn mutating_calls_need_the_token() {
     wrong
         .metadata_mut()
         .insert("authorization", "Bearer nope".parse().expect("ascii"));
-    assert_eq!(client.train(wrong).await.expect_err("wrong token").code(), Code::Unauthenticated);
+    assert_eq!(
+        client.train(wrong).await.expect_err("wrong token").code(),
+        Code::Unauthenticated
+    );
     let activate = client
         .activate_model(ActivateModelRequest {
             model_version: "m0000000000000000".into(),
@@ -376,17 +458,36 @@ async fn limits_and_bad_input_get_precise_statuses() {
     let server = start(
         models_dir_with_model(),
         Some(TOKEN),
-        &["--max-text-bytes", "200", "--max-batch", "2", "--max-train-examples", "3", "--max-labels", "5"],
+        &[
+            "--max-text-bytes",
+            "200",
+            "--max-batch",
+            "2",
+            "--max-train-examples",
+            "3",
+            "--max-labels",
+            "5",
+        ],
     );
     let mut client = server.client().await;
 
-    let empty = client.classify(classify("  ")).await.expect_err("empty text");
+    let empty = client
+        .classify(classify("  "))
+        .await
+        .expect_err("empty text");
     assert_eq!(empty.code(), Code::InvalidArgument);
     assert_eq!(violation_field(&empty), "text");
 
-    let long = client.classify(classify(&"word ".repeat(100))).await.expect_err("too long");
+    let long = client
+        .classify(classify(&"word ".repeat(100)))
+        .await
+        .expect_err("too long");
     assert_eq!(long.code(), Code::ResourceExhausted);
-    assert!(long.message().contains("--max-text-bytes"), "{}", long.message());
+    assert!(
+        long.message().contains("--max-text-bytes"),
+        "{}",
+        long.message()
+    );
     assert_eq!(violation_field(&long), "text");
 
     let batch = client
@@ -433,11 +534,18 @@ async fn limits_and_bad_input_get_precise_statuses() {
     assert_eq!(no_label.code(), Code::InvalidArgument);
 
     let labels = client
-        .train(train(vec![example("a quake", &["quake"]), example("a flood", &["flood"])]))
+        .train(train(vec![
+            example("a quake", &["quake"]),
+            example("a flood", &["flood"]),
+        ]))
         .await
         .expect_err("too many labels");
     assert_eq!(labels.code(), Code::ResourceExhausted);
-    assert!(labels.message().contains("--max-labels"), "{}", labels.message());
+    assert!(
+        labels.message().contains("--max-labels"),
+        "{}",
+        labels.message()
+    );
 
     let unknown = client
         .train(authorized(TrainRequest {
@@ -449,7 +557,10 @@ async fn limits_and_bad_input_get_precise_statuses() {
     assert_eq!(unknown.code(), Code::InvalidArgument);
     assert!(unknown.message().contains("nonexistent"));
 
-    let nothing = client.train(train(Vec::new())).await.expect_err("nothing to train");
+    let nothing = client
+        .train(train(Vec::new()))
+        .await
+        .expect_err("nothing to train");
     assert_eq!(nothing.code(), Code::InvalidArgument);
 
     let fraction = client
@@ -473,7 +584,11 @@ async fn limits_and_bad_input_get_precise_statuses() {
 async fn classify_never_fails_or_mixes_versions_while_train_swaps_models() {
     let server = start(models_dir_with_model(), Some(TOKEN), &[]);
     let mut client = server.client().await;
-    let initial = client.get_model(GetModelRequest::default()).await.expect("model").into_inner();
+    let initial = client
+        .get_model(GetModelRequest::default())
+        .await
+        .expect("model")
+        .into_inner();
 
     let mut reader = server.client().await;
     let readers = tokio::spawn(async move {
@@ -482,13 +597,20 @@ async fn classify_never_fails_or_mixes_versions_while_train_swaps_models() {
             if i % 3 == 0 {
                 let batch = reader
                     .classify_batch(ClassifyBatchRequest {
-                        texts: vec!["missile test".into(), "interest rates".into(), "earthquake".into()],
+                        texts: vec![
+                            "missile test".into(),
+                            "interest rates".into(),
+                            "earthquake".into(),
+                        ],
                         ..ClassifyBatchRequest::default()
                     })
                     .await
                     .expect("batch never fails during swaps")
                     .into_inner();
-                assert!(batch.results.iter().all(|r| r.model_version == batch.model_version));
+                assert!(batch
+                    .results
+                    .iter()
+                    .all(|r| r.model_version == batch.model_version));
                 seen.insert(batch.model_version);
             } else {
                 let r = reader
@@ -505,7 +627,10 @@ async fn classify_never_fails_or_mixes_versions_while_train_swaps_models() {
     for i in 0..5 {
         let trained = client
             .train(authorized(TrainRequest {
-                examples: vec![example(&format!("Quake number {i} shook the region overnight."), &["disaster"])],
+                examples: vec![example(
+                    &format!("Quake number {i} shook the region overnight."),
+                    &["disaster"],
+                )],
                 ..TrainRequest::default()
             }))
             .await
@@ -514,7 +639,10 @@ async fn classify_never_fails_or_mixes_versions_while_train_swaps_models() {
         versions.insert(trained.model_version);
     }
     let seen = readers.await.expect("reader task");
-    assert!(seen.is_subset(&versions), "seen {seen:?}, trained {versions:?}");
+    assert!(
+        seen.is_subset(&versions),
+        "seen {seen:?}, trained {versions:?}"
+    );
 }
 
 #[tokio::test]
@@ -533,10 +661,17 @@ async fn health_follows_the_model_and_sigterm_drains_and_exits_cleanly() {
     let check = |service: &str| HealthCheckRequest {
         service: service.to_owned(),
     };
-    let status = health.check(check("topicd.v1.TopicClassifier")).await.expect("health").into_inner();
+    let status = health
+        .check(check("topicd.v1.TopicClassifier"))
+        .await
+        .expect("health")
+        .into_inner();
     assert_eq!(status.status, ServingStatus::NotServing as i32);
     let mut client = server.client().await;
-    let not_loaded = client.classify(classify("missile test")).await.expect_err("no model");
+    let not_loaded = client
+        .classify(classify("missile test"))
+        .await
+        .expect_err("no model");
     assert_eq!(not_loaded.code(), Code::FailedPrecondition);
     let incremental = client
         .train(authorized(TrainRequest {
@@ -573,14 +708,20 @@ async fn health_follows_the_model_and_sigterm_drains_and_exits_cleanly() {
     }
 
     let pid = server.child.id().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
     assert!(killed.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = server.child.try_wait().expect("waits") {
             break status;
         }
-        assert!(Instant::now() < deadline, "server did not stop after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "server did not stop after SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(status.success(), "exit status {status:?}");
@@ -609,13 +750,21 @@ fn grpcurl_lists_describes_classifies_and_checks_health() {
         return;
     };
     let text = String::from_utf8_lossy(&list.stdout);
-    assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
     assert!(text.contains("topicd.v1.TopicClassifier"), "{text}");
     assert!(text.contains("grpc.health.v1.Health"), "{text}");
 
-    let describe = grpcurl(&["-plaintext", addr, "describe", "topicd.v1.TopicClassifier"]).expect("grpcurl");
+    let describe =
+        grpcurl(&["-plaintext", addr, "describe", "topicd.v1.TopicClassifier"]).expect("grpcurl");
     let text = String::from_utf8_lossy(&describe.stdout);
-    assert!(text.contains("rpc Classify") && text.contains("rpc Train"), "{text}");
+    assert!(
+        text.contains("rpc Classify") && text.contains("rpc Train"),
+        "{text}"
+    );
 
     let call = grpcurl(&[
         "-plaintext",
@@ -625,12 +774,22 @@ fn grpcurl_lists_describes_classifies_and_checks_health() {
         "topicd.v1.TopicClassifier/Classify",
     ])
     .expect("grpcurl");
-    assert!(call.status.success(), "{}", String::from_utf8_lossy(&call.stderr));
+    assert!(
+        call.status.success(),
+        "{}",
+        String::from_utf8_lossy(&call.stderr)
+    );
     let response: serde_json::Value = serde_json::from_slice(&call.stdout).expect("JSON response");
     assert_eq!(response["label"], "security");
-    assert!(response["modelVersion"].as_str().is_some_and(|v| v.starts_with('m')));
+    assert!(response["modelVersion"]
+        .as_str()
+        .is_some_and(|v| v.starts_with('m')));
 
     let health = grpcurl(&["-plaintext", addr, "grpc.health.v1.Health/Check"]).expect("grpcurl");
-    assert!(health.status.success(), "{}", String::from_utf8_lossy(&health.stderr));
+    assert!(
+        health.status.success(),
+        "{}",
+        String::from_utf8_lossy(&health.stderr)
+    );
     assert!(String::from_utf8_lossy(&health.stdout).contains("SERVING"));
 }

@@ -11,10 +11,7 @@ pub fn softmax(scores: &[f64], temperature: f64) -> Vec<f64> {
     } else {
         1.0
     };
-    let max = scores
-        .iter()
-        .copied()
-        .fold(f64::NEG_INFINITY, f64::max);
+    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if !max.is_finite() {
         let n = scores.len().max(1) as f64;
         return vec![1.0 / n; scores.len()];
@@ -150,7 +147,10 @@ mod tests {
 
     #[test]
     fn ece_of_perfectly_calibrated_bins_is_zero() {
-        let preds: Vec<(f64, bool)> = (0..10).map(|i| (0.95, i != 0)).chain((0..10).map(|i| (0.55, i < 5))).collect();
+        let preds: Vec<(f64, bool)> = (0..10)
+            .map(|i| (0.95, i != 0))
+            .chain((0..10).map(|i| (0.55, i < 5)))
+            .collect();
         let ece = expected_calibration_error(&preds, 10);
         assert!((ece - 0.05 * 0.5 - 0.05 * 0.5).abs() < 1e-12, "{ece}");
     }

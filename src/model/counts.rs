@@ -159,7 +159,10 @@ impl Counts {
         };
         for record in file.terms {
             if record.by_label.iter().any(|(l, _)| *l as usize >= n_labels) {
-                return Err(format!("term {:?} refers to a label that does not exist", record.term));
+                return Err(format!(
+                    "term {:?} refers to a label that does not exist",
+                    record.term
+                ));
             }
             let before = counts.vocabulary.len();
             counts.vocabulary.insert(&record.term);

@@ -326,7 +326,11 @@ impl Model {
 
     fn label_scores(&self, probabilities: &[f64], top_k: usize) -> Vec<LabelScore> {
         let mut order: Vec<usize> = (0..probabilities.len()).collect();
-        order.sort_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]).then(a.cmp(&b)));
+        order.sort_by(|&a, &b| {
+            probabilities[b]
+                .total_cmp(&probabilities[a])
+                .then(a.cmp(&b))
+        });
         if top_k > 0 {
             order.truncate(top_k);
         }
@@ -350,7 +354,8 @@ impl Model {
         } else {
             vec![(0, text.len())]
         };
-        let need_paragraphs = spans.len() > 1 && (options.paragraphs || self.settings.paragraph_tags);
+        let need_paragraphs =
+            spans.len() > 1 && (options.paragraphs || self.settings.paragraph_tags);
         let mut paragraphs = Vec::new();
         if need_paragraphs {
             for (start, end) in spans {
@@ -368,7 +373,10 @@ impl Model {
                         start,
                         end,
                         label: self.counts.labels[part.top].clone(),
-                        tags: part_tags.iter().map(|&c| self.counts.labels[c].clone()).collect(),
+                        tags: part_tags
+                            .iter()
+                            .map(|&c| self.counts.labels[c].clone())
+                            .collect(),
                         scores: self.label_scores(&part.probabilities, options.top_k),
                     });
                 }
@@ -379,7 +387,10 @@ impl Model {
                 start,
                 end,
                 label: self.counts.labels[scored.top].clone(),
-                tags: tag_ids.iter().map(|&c| self.counts.labels[c].clone()).collect(),
+                tags: tag_ids
+                    .iter()
+                    .map(|&c| self.counts.labels[c].clone())
+                    .collect(),
                 scores: self.label_scores(&scored.probabilities, options.top_k),
             });
         }
@@ -391,7 +402,10 @@ impl Model {
         Classification {
             label: self.counts.labels[scored.top].clone(),
             scores: self.label_scores(&scored.probabilities, options.top_k),
-            tags: tag_ids.iter().map(|&c| self.counts.labels[c].clone()).collect(),
+            tags: tag_ids
+                .iter()
+                .map(|&c| self.counts.labels[c].clone())
+                .collect(),
             explanation,
             paragraphs,
         }

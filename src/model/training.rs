@@ -262,7 +262,10 @@ fn choose_alpha(
             } else {
                 alpha
             };
-            (alpha, held_out_scores(&fold_settings, &fold_counts, documents))
+            (
+                alpha,
+                held_out_scores(&fold_settings, &fold_counts, documents),
+            )
         })
         .collect();
     let n_labels = counts.labels.len();
@@ -275,7 +278,12 @@ fn choose_alpha(
             best_top = i;
         }
     }
-    let top_label: Vec<usize> = per_alpha[best_top].1.top.iter().map(|t| argmax(t)).collect();
+    let top_label: Vec<usize> = per_alpha[best_top]
+        .1
+        .top
+        .iter()
+        .map(|t| argmax(t))
+        .collect();
     let mut best_tag = 0;
     let mut best_f1 = f64::NEG_INFINITY;
     for (i, (_, held_out)) in per_alpha.iter().enumerate() {
@@ -298,7 +306,11 @@ fn choose_alpha(
 }
 
 /// Held-out scores of every document from the fold model that did not train on it.
-fn held_out_scores(settings: &ModelSettings, fold_counts: &[Counts], documents: &[Document]) -> HeldOut {
+fn held_out_scores(
+    settings: &ModelSettings,
+    fold_counts: &[Counts],
+    documents: &[Document],
+) -> HeldOut {
     let mut held_out = HeldOut {
         top: vec![Vec::new(); documents.len()],
         ovr: vec![Vec::new(); documents.len()],
@@ -309,12 +321,11 @@ fn held_out_scores(settings: &ModelSettings, fold_counts: &[Counts], documents: 
             if fold_of(i, settings.folds) == f {
                 // Terms only the held-out fold has are unknown to the fold model, exactly as
                 // unseen terms are at serving time.
-                let tf: SparseVector = d
-                    .tf
-                    .iter()
-                    .copied()
-                    .filter(|&(t, _)| fc.document_frequency[t as usize] > 0.5)
-                    .collect();
+                let tf: SparseVector =
+                    d.tf.iter()
+                        .copied()
+                        .filter(|&(t, _)| fc.document_frequency[t as usize] > 0.5)
+                        .collect();
                 let q = weights.query_vector(tf, settings.transforms);
                 let raw = weights.score(&q);
                 held_out.top[i] = raw.top;
@@ -334,7 +345,12 @@ fn held_out_accuracy(held_out: &HeldOut, documents: &[Document]) -> f64 {
     right as f64 / documents.len().max(1) as f64
 }
 
-fn tag_micro_f1(top_label: &[usize], ovr: &[Vec<f64>], documents: &[Document], thresholds: &[f64]) -> f64 {
+fn tag_micro_f1(
+    top_label: &[usize],
+    ovr: &[Vec<f64>],
+    documents: &[Document],
+    thresholds: &[f64],
+) -> f64 {
     let (mut tp, mut fp, mut fn_) = (0usize, 0usize, 0usize);
     for (i, d) in documents.iter().enumerate() {
         for (c, &threshold) in thresholds.iter().enumerate() {
@@ -461,7 +477,8 @@ fn fit_calibration(
     let temperature = fit_temperature(&samples);
 
     let top_label: Vec<usize> = held_out.top.iter().map(|t| argmax(t)).collect();
-    let (thresholds, default_threshold) = fit_thresholds(&top_label, &held_out.ovr, documents, n_labels);
+    let (thresholds, default_threshold) =
+        fit_thresholds(&top_label, &held_out.ovr, documents, n_labels);
 
     let accuracy = held_out_accuracy(held_out, documents);
     let tag_micro_f1 = tag_micro_f1(&top_label, &held_out.ovr, documents, &thresholds);

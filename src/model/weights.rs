@@ -144,11 +144,16 @@ fn build(counts: &Counts, alpha: f64, family: Family, bias: Vec<f64>) -> SparseW
     let mut entries = Vec::new();
     // Raw corrections first: δ_in = ln(n + α) − ln α, δ_out = ln(T − n + α) − ln(T + α).
     row_start.push(0u32);
-    for t in 0..n_terms {
-        for &(c, n) in &counts.term_label_weight[t] {
+    let rows = counts
+        .term_label_weight
+        .iter()
+        .zip(&counts.term_weight)
+        .zip(&term_out);
+    for ((row, &total), &ln_total) in rows {
+        for &(c, n) in row {
             let n = n.max(0.0);
             let delta_in = (n + alpha).ln() - ln_alpha;
-            let delta_out = ((counts.term_weight[t] - n).max(0.0) + alpha).ln() - term_out[t];
+            let delta_out = ((total - n).max(0.0) + alpha).ln() - ln_total;
             let delta = match family {
                 Family::In => delta_in,
                 Family::NegatedOut { .. } => -delta_out,
@@ -230,9 +235,19 @@ impl Weights {
                 },
                 vec![0.0; n_labels],
             ),
-            NbKind::OneVsRest => build(counts, settings.alpha, Family::LogOdds, prior_log_odds(counts)),
+            NbKind::OneVsRest => build(
+                counts,
+                settings.alpha,
+                Family::LogOdds,
+                prior_log_odds(counts),
+            ),
         };
-        let ovr = build(counts, settings.tag_alpha, Family::LogOdds, prior_log_odds(counts));
+        let ovr = build(
+            counts,
+            settings.tag_alpha,
+            Family::LogOdds,
+            prior_log_odds(counts),
+        );
         let idf = if settings.transforms.idf {
             counts
                 .document_frequency

@@ -72,9 +72,15 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abcd"));
         let auth = TrainAuth::new(Some("s3cret".into()));
         let mut md = MetadataMap::new();
-        assert!(matches!(auth.check(&md), Err(ServiceError::Unauthenticated(_))));
+        assert!(matches!(
+            auth.check(&md),
+            Err(ServiceError::Unauthenticated(_))
+        ));
         md.insert("authorization", "Bearer wrong".parse().expect("ascii"));
-        assert!(matches!(auth.check(&md), Err(ServiceError::Unauthenticated(_))));
+        assert!(matches!(
+            auth.check(&md),
+            Err(ServiceError::Unauthenticated(_))
+        ));
         md.insert("authorization", "Bearer s3cret".parse().expect("ascii"));
         assert!(auth.check(&md).is_ok());
         assert!(matches!(

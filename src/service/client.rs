@@ -1,6 +1,8 @@
 //! A small client used by `topicd classify --addr`.
 
-use crate::model::{Classification, ClassifyOptions, LabelScore, ParagraphClassification, TermWeight};
+use crate::model::{
+    Classification, ClassifyOptions, LabelScore, ParagraphClassification, TermWeight,
+};
 use crate::proto::topic_classifier_client::TopicClassifierClient;
 use crate::proto::{self, ClassifyRequest};
 
@@ -19,11 +21,15 @@ pub fn classify_remote(
     text: &str,
     options: ClassifyOptions,
 ) -> Result<(Classification, String), Box<dyn std::error::Error>> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let mut client = TopicClassifierClient::connect(addr.to_owned())
             .await
-            .map_err(|e| format!("cannot connect to {addr}: {e}; is `topicd serve` running there?"))?;
+            .map_err(|e| {
+                format!("cannot connect to {addr}: {e}; is `topicd serve` running there?")
+            })?;
         let response = client
             .classify(ClassifyRequest {
                 text: text.to_owned(),

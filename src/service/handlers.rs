@@ -36,7 +36,12 @@ pub struct TopicService {
 
 impl TopicService {
     /// A service over `registry`.
-    pub fn new(registry: Arc<Registry>, limits: Limits, auth: TrainAuth, on_activate: OnActivate) -> Self {
+    pub fn new(
+        registry: Arc<Registry>,
+        limits: Limits,
+        auth: TrainAuth,
+        on_activate: OnActivate,
+    ) -> Self {
         Self {
             registry,
             limits: Arc::new(limits),
@@ -53,7 +58,10 @@ impl TopicService {
         Ok(convert::classify_response(c, &loaded.version))
     }
 
-    async fn classify_maybe_blocking(&self, request: ClassifyRequest) -> Result<ClassifyResponse, Status> {
+    async fn classify_maybe_blocking(
+        &self,
+        request: ClassifyRequest,
+    ) -> Result<ClassifyResponse, Status> {
         if request.text.len() <= INLINE_TEXT_BYTES {
             return self.classify_one(request).map_err(Status::from);
         }
@@ -107,7 +115,10 @@ fn job_from(request: TrainRequest) -> Result<TrainJob, ServiceError> {
         Err(_) => {
             return Err(ServiceError::invalid(
                 "mode",
-                format!("unknown mode {}: use TRAIN_MODE_INCREMENTAL or TRAIN_MODE_FRESH", request.mode),
+                format!(
+                    "unknown mode {}: use TRAIN_MODE_INCREMENTAL or TRAIN_MODE_FRESH",
+                    request.mode
+                ),
             ))
         }
     };
@@ -115,7 +126,11 @@ fn job_from(request: TrainRequest) -> Result<TrainJob, ServiceError> {
     Ok(TrainJob {
         examples: convert::examples(request.examples),
         fresh,
-        remove_labels: request.remove_labels.iter().map(|l| l.trim().to_owned()).collect(),
+        remove_labels: request
+            .remove_labels
+            .iter()
+            .map(|l| l.trim().to_owned())
+            .collect(),
         activate: request.activate.unwrap_or(true),
         validation: convert::examples(gate.validation),
         holdout_fraction: gate.holdout_fraction,
@@ -134,7 +149,10 @@ type ResponseStream = Pin<Box<dyn Stream<Item = Result<ClassifyResponse, Status>
 
 #[tonic::async_trait]
 impl TopicClassifier for TopicService {
-    async fn classify(&self, request: Request<ClassifyRequest>) -> Result<Response<ClassifyResponse>, Status> {
+    async fn classify(
+        &self,
+        request: Request<ClassifyRequest>,
+    ) -> Result<Response<ClassifyResponse>, Status> {
         self.classify_maybe_blocking(request.into_inner())
             .await
             .map(Response::new)
@@ -157,7 +175,9 @@ impl TopicClassifier for TopicService {
             request
                 .texts
                 .iter()
-                .map(|t| convert::classify_response(loaded.model.classify(t, options), &loaded.version))
+                .map(|t| {
+                    convert::classify_response(loaded.model.classify(t, options), &loaded.version)
+                })
                 .collect::<Vec<_>>()
         })
         .await
@@ -193,7 +213,10 @@ impl TopicClassifier for TopicService {
         Ok(Response::new(Box::pin(stream)))
     }
 
-    async fn train(&self, request: Request<TrainRequest>) -> Result<Response<TrainResponse>, Status> {
+    async fn train(
+        &self,
+        request: Request<TrainRequest>,
+    ) -> Result<Response<TrainResponse>, Status> {
         self.auth.check(request.metadata())?;
         let job = job_from(request.into_inner())?;
         Ok(Response::new(self.train_job(job).await?))
@@ -223,12 +246,18 @@ impl TopicClassifier for TopicService {
             }
         }
         let job = job.ok_or_else(|| {
-            Status::from(ServiceError::invalid("examples", "the stream carried no message"))
+            Status::from(ServiceError::invalid(
+                "examples",
+                "the stream carried no message",
+            ))
         })?;
         Ok(Response::new(self.train_job(job).await?))
     }
 
-    async fn get_model(&self, request: Request<GetModelRequest>) -> Result<Response<ModelInfo>, Status> {
+    async fn get_model(
+        &self,
+        request: Request<GetModelRequest>,
+    ) -> Result<Response<ModelInfo>, Status> {
         let loaded = self.registry.get(&request.into_inner().model_version)?;
         Ok(Response::new(info(&self.registry, &loaded)))
     }
@@ -242,7 +271,11 @@ impl TopicClassifier for TopicService {
             .await
             .map_err(|e| Status::internal(format!("listing task failed: {e}")))?
             .map_err(ServiceError::from)?;
-        let active_version = self.registry.active().map(|a| a.version.clone()).unwrap_or_default();
+        let active_version = self
+            .registry
+            .active()
+            .map(|a| a.version.clone())
+            .unwrap_or_default();
         let models = saved
             .iter()
             .map(|s| convert::model_info(&s.version, &s.model, s.version == active_version))
@@ -260,7 +293,11 @@ impl TopicClassifier for TopicService {
         self.auth.check(request.metadata())?;
         let version = request.into_inner().model_version;
         if version.is_empty() {
-            return Err(ServiceError::invalid("model_version", "name the version to activate (ListModels shows them)").into());
+            return Err(ServiceError::invalid(
+                "model_version",
+                "name the version to activate (ListModels shows them)",
+            )
+            .into());
         }
         let _writer = self.registry.writer.lock().await;
         let loaded = self.registry.get(&version)?;

@@ -36,7 +36,10 @@ impl Limits {
     /// Checks one text to classify or train on.
     pub fn check_text(&self, field: &str, text: &str) -> Result<(), ServiceError> {
         if text.trim().is_empty() {
-            return Err(ServiceError::invalid(field, "text is empty: send the text to classify"));
+            return Err(ServiceError::invalid(
+                field,
+                "text is empty: send the text to classify",
+            ));
         }
         if text.len() > self.max_text_bytes {
             return Err(ServiceError::too_large(
@@ -54,7 +57,10 @@ impl Limits {
     /// Checks the number of texts in one batch.
     pub fn check_batch(&self, n: usize) -> Result<(), ServiceError> {
         if n == 0 {
-            return Err(ServiceError::invalid("texts", "the batch is empty: send at least one text"));
+            return Err(ServiceError::invalid(
+                "texts",
+                "the batch is empty: send at least one text",
+            ));
         }
         if n > self.max_batch {
             return Err(ServiceError::too_large(

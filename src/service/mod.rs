@@ -113,7 +113,9 @@ pub fn run_blocking(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime
         .block_on(async {
             let listener = TcpListener::bind(&args.addr)
@@ -192,15 +194,21 @@ pub async fn serve(
 
     let mut builder = Server::builder();
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
-        let cert = std::fs::read(cert).map_err(|e| format!("--tls-cert {}: {e}", cert.display()))?;
+        let cert =
+            std::fs::read(cert).map_err(|e| format!("--tls-cert {}: {e}", cert.display()))?;
         let key = std::fs::read(key).map_err(|e| format!("--tls-key {}: {e}", key.display()))?;
-        builder = builder.tls_config(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))?;
+        builder =
+            builder.tls_config(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))?;
     }
 
     let local = listener.local_addr()?;
     match registry.active() {
-        Some(active) => tracing::info!(version = %active.version, dir = %args.model_dir.display(), "model loaded"),
-        None => tracing::warn!(dir = %args.model_dir.display(), "no active model: health is NOT_SERVING until one is trained"),
+        Some(active) => {
+            tracing::info!(version = %active.version, dir = %args.model_dir.display(), "model loaded")
+        }
+        None => {
+            tracing::warn!(dir = %args.model_dir.display(), "no active model: health is NOT_SERVING until one is trained")
+        }
     }
     {
         let mut stdout = std::io::stdout().lock();

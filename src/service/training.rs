@@ -75,13 +75,19 @@ pub fn validate(job: &TrainJob, limits: &Limits) -> Result<(), ServiceError> {
     if !(0.0..1.0).contains(&job.holdout_fraction) {
         return Err(ServiceError::invalid(
             "gate.holdout_fraction",
-            format!("{} is not a fraction: use 0 (none) or a value strictly between 0 and 1", job.holdout_fraction),
+            format!(
+                "{} is not a fraction: use 0 (none) or a value strictly between 0 and 1",
+                job.holdout_fraction
+            ),
         ));
     }
     if !(0.0..=1.0).contains(&job.min_accuracy) {
         return Err(ServiceError::invalid(
             "gate.min_accuracy",
-            format!("{} is not an accuracy: use a value from 0 to 1", job.min_accuracy),
+            format!(
+                "{} is not an accuracy: use a value from 0 to 1",
+                job.min_accuracy
+            ),
         ));
     }
     if job.examples.is_empty() && job.remove_labels.is_empty() {

@@ -68,7 +68,10 @@ pub fn decode_model(bytes: &[u8]) -> Result<(String, Model), String> {
     let header: Header = serde_json::from_slice(&bytes[..newline])
         .map_err(|e| format!("not a topicd model file (unreadable header: {e})"))?;
     if header.format != FORMAT_NAME {
-        return Err(format!("not a topicd model file (format {:?})", header.format));
+        return Err(format!(
+            "not a topicd model file (format {:?})",
+            header.format
+        ));
     }
     if header.format_version != FORMAT_VERSION {
         return Err(format!(
@@ -93,10 +96,16 @@ pub fn decode_model(bytes: &[u8]) -> Result<(String, Model), String> {
     }
     let payload: Payload =
         serde_json::from_slice(body).map_err(|e| format!("model payload does not parse: {e}"))?;
-    let counts = Counts::from_file(payload.counts).map_err(|e| format!("inconsistent model: {e}"))?;
+    let counts =
+        Counts::from_file(payload.counts).map_err(|e| format!("inconsistent model: {e}"))?;
     if payload.calibration.thresholds.len() != counts.labels.len() {
         return Err("inconsistent model: thresholds do not match the labels".into());
     }
-    let model = Model::from_parts(payload.settings, counts, payload.calibration, payload.metadata);
+    let model = Model::from_parts(
+        payload.settings,
+        counts,
+        payload.calibration,
+        payload.metadata,
+    );
     Ok((header.version, model))
 }

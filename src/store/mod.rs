@@ -50,7 +50,9 @@ pub enum StoreError {
         dir: PathBuf,
     },
     /// The directory has no active model.
-    #[error("{dir} has no active model (no ACTIVE file); train one with `topicd train --out {dir}`")]
+    #[error(
+        "{dir} has no active model (no ACTIVE file); train one with `topicd train --out {dir}`"
+    )]
     NoActiveModel {
         /// The models directory.
         dir: PathBuf,
@@ -120,7 +122,8 @@ impl ModelStore {
             });
         }
         let path = self.dir.join(ACTIVE_FILE);
-        write_atomically(&path, format!("{version}\n").as_bytes()).map_err(|e| StoreError::io(&path, e))
+        write_atomically(&path, format!("{version}\n").as_bytes())
+            .map_err(|e| StoreError::io(&path, e))
     }
 
     /// The active version, if any.
@@ -132,7 +135,9 @@ impl ModelStore {
                 if !is_valid_version(&v) {
                     return Err(StoreError::Corrupt {
                         path,
-                        reason: format!("{v:?} is not a model version; write one from `topicd models` into it"),
+                        reason: format!(
+                            "{v:?} is not a model version; write one from `topicd models` into it"
+                        ),
                     });
                 }
                 Ok(Some(v))
@@ -162,9 +167,11 @@ impl ModelStore {
 
     /// Loads the active model with its version.
     pub fn load_active(&self) -> Result<SavedModel, StoreError> {
-        let version = self.active_version()?.ok_or_else(|| StoreError::NoActiveModel {
-            dir: self.dir.clone(),
-        })?;
+        let version = self
+            .active_version()?
+            .ok_or_else(|| StoreError::NoActiveModel {
+                dir: self.dir.clone(),
+            })?;
         let model = self.load(&version)?;
         Ok(SavedModel { version, model })
     }
@@ -196,7 +203,9 @@ impl ModelStore {
 pub fn is_valid_version(version: &str) -> bool {
     version.len() == 17
         && version.starts_with('m')
-        && version[1..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && version[1..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Reads and verifies one model file; returns its version and the model.

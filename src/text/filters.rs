@@ -20,7 +20,10 @@ impl NumberFilter {
         if self.mode == NumberMode::Keep || !token.starts_with(|c: char| c.is_ascii_digit()) {
             return true;
         }
-        if !token.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b',') {
+        if !token
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b',')
+        {
             // Mixed tokens such as "2nd" or "f16" are words.
             return true;
         }
@@ -45,17 +48,137 @@ impl NumberFilter {
 
 /// English stop words, sorted for binary search.
 const STOP_WORDS: &[&str] = &[
-    "a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any",
-    "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but",
-    "by", "can", "could", "did", "didnt", "do", "does", "doing", "dont", "down", "during", "each",
-    "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers",
-    "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself",
-    "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on",
-    "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "said", "same",
-    "says", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them",
-    "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under",
-    "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who",
-    "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves",
+    "a",
+    "about",
+    "above",
+    "after",
+    "again",
+    "against",
+    "all",
+    "also",
+    "am",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "because",
+    "been",
+    "before",
+    "being",
+    "below",
+    "between",
+    "both",
+    "but",
+    "by",
+    "can",
+    "could",
+    "did",
+    "didnt",
+    "do",
+    "does",
+    "doing",
+    "dont",
+    "down",
+    "during",
+    "each",
+    "few",
+    "for",
+    "from",
+    "further",
+    "had",
+    "has",
+    "have",
+    "having",
+    "he",
+    "her",
+    "here",
+    "hers",
+    "herself",
+    "him",
+    "himself",
+    "his",
+    "how",
+    "i",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "itself",
+    "just",
+    "me",
+    "more",
+    "most",
+    "my",
+    "myself",
+    "no",
+    "nor",
+    "not",
+    "now",
+    "of",
+    "off",
+    "on",
+    "once",
+    "only",
+    "or",
+    "other",
+    "our",
+    "ours",
+    "ourselves",
+    "out",
+    "over",
+    "own",
+    "said",
+    "same",
+    "says",
+    "she",
+    "should",
+    "so",
+    "some",
+    "such",
+    "than",
+    "that",
+    "the",
+    "their",
+    "theirs",
+    "them",
+    "themselves",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "through",
+    "to",
+    "too",
+    "under",
+    "until",
+    "up",
+    "very",
+    "was",
+    "we",
+    "were",
+    "what",
+    "when",
+    "where",
+    "which",
+    "while",
+    "who",
+    "whom",
+    "why",
+    "will",
+    "with",
+    "would",
+    "you",
+    "your",
+    "yours",
+    "yourself",
+    "yourselves",
 ];
 
 /// Packs a token of at most 16 bytes into an integer that orders like the bytes (zero-padded).
@@ -73,7 +196,10 @@ fn pack(token: &[u8]) -> Option<u128> {
 fn packed_stop_words() -> &'static [u128] {
     static PACKED: std::sync::OnceLock<Vec<u128>> = std::sync::OnceLock::new();
     PACKED.get_or_init(|| {
-        let mut packed: Vec<u128> = STOP_WORDS.iter().filter_map(|w| pack(w.as_bytes())).collect();
+        let mut packed: Vec<u128> = STOP_WORDS
+            .iter()
+            .filter_map(|w| pack(w.as_bytes()))
+            .collect();
         packed.sort_unstable();
         packed
     })
@@ -159,7 +285,10 @@ mod tests {
     #[test]
     fn stop_words_are_sorted_and_found() {
         assert!(STOP_WORDS.windows(2).all(|w| w[0] < w[1]));
-        assert!(STOP_WORDS.iter().all(|w| w.len() <= 10), "is_stop_word skips longer tokens");
+        assert!(
+            STOP_WORDS.iter().all(|w| w.len() <= 10),
+            "is_stop_word skips longer tokens"
+        );
         assert!(is_stop_word("the"));
         assert!(!is_stop_word("tariff"));
     }

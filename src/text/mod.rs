@@ -173,17 +173,26 @@ mod tests {
     #[test]
     fn numbers_keep_decimals_and_thousands_or_become_shapes() {
         let a = Analyzer::new(plain());
-        assert_eq!(a.terms("3.5 pct of 1,200 mln."), vec!["3.5", "pct", "of", "1,200", "mln"]);
+        assert_eq!(
+            a.terms("3.5 pct of 1,200 mln."),
+            vec!["3.5", "pct", "of", "1,200", "mln"]
+        );
         let shaped = Analyzer::new(AnalyzerSettings {
             numbers: NumberMode::Shape,
             ..plain()
         });
-        assert_eq!(shaped.terms("in 1987 rose 3.5 pct"), vec!["in", "#4", "rose", "#1", "pct"]);
+        assert_eq!(
+            shaped.terms("in 1987 rose 3.5 pct"),
+            vec!["in", "#4", "rose", "#1", "pct"]
+        );
         let dropped = Analyzer::new(AnalyzerSettings {
             numbers: NumberMode::Drop,
             ..plain()
         });
-        assert_eq!(dropped.terms("in 1987 rose 3.5 pct"), vec!["in", "rose", "pct"]);
+        assert_eq!(
+            dropped.terms("in 1987 rose 3.5 pct"),
+            vec!["in", "rose", "pct"]
+        );
     }
 
     #[test]
