@@ -7,8 +7,8 @@
 //! ```
 //!
 //! Prints one JSON object:
-//! * `train_default_s`: every run of `Model::train` with `ModelSettings::default()` (5-fold internal
-//!   cross-validation over the α grid, calibration, thresholds);
+//! * `train_default_s`: every run of `Model::train` with `ModelSettings::default()` (internal
+//!   cross-validation over the α grid, calibration, thresholds; `default_folds` folds);
 //! * `train_count_s`: every run with `folds = 0` and an empty α grid (analysis and counting only);
 //! * `batch_docs_per_s`: every run of classifying the whole test set one document after another
 //!   (default options, default model), single thread;
@@ -178,6 +178,8 @@ fn main() -> Result<(), BoxError> {
         "labels": model.labels().len(),
         "vocabulary": model.counts().vocabulary.len(),
         "settings": model.settings().describe(),
+        "default_folds": default_settings.folds,
+        "default_alpha_grid": default_settings.alpha_grid,
         "runs": args.runs,
         "train_default_s": train_default_s,
         "train_default_median_s": median(&train_default_s),

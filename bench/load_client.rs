@@ -352,6 +352,7 @@ async fn load(options: &Options) -> Result<serde_json::Value, BoxError> {
         lat.sort_by(f64::total_cmp);
         out["train"] = json!({
             "every_s": train_every,
+            "batch": options.number("train-batch", 4usize)?,
             "ok": t.ok,
             "errors": t.errors,
             "not_activated": t.not_activated,

@@ -166,8 +166,10 @@ def accuracy_section(doc, raw, summary):
 def timing_section(doc, raw, summary):
     doc.p("## Training time (median of runs, in process, one thread)")
     doc.p()
-    doc.p("topicd: `Model::train` timed in process (bench/engine_bench.rs): default settings (5-fold "
-          "internal CV over 5 alphas, calibration, thresholds) and counting only (folds=0, no alpha grid). "
+    e0 = load(f"{raw}/engine_r8.json") or load(f"{raw}/engine_modapte90.json") or {}
+    cv = f"{e0.get('default_folds', '?')}-fold internal CV over {len(e0.get('default_alpha_grid') or [])} alphas"
+    doc.p(f"topicd: `Model::train` timed in process (bench/engine_bench.rs): default settings ({cv}, "
+          "calibration, thresholds) and counting only (folds=0, no alpha grid). "
           "sklearn: CountVectorizer fit_transform + MultinomialNB(alpha=0.1) fit (one-vs-rest for "
           "ModApte-90). fastText: supervised training with 2 threads (for scale only).")
     doc.p()
@@ -233,11 +235,15 @@ def grpc_section(doc, raw, summary):
             runs.setdefault((m.group(1), int(m.group(2)), m.group(3)), []).append(load(f) or {})
     serve = load(f"{raw}/serve_data.json") or {}
     rounds = max(len(v) for v in runs.values())
+    try:
+        words = len(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "request.txt")).read().split())
+    except OSError:
+        words = "?"
     doc.p("## gRPC Classify: topicd serve vs Python peer vs empty handler")
     doc.p()
     doc.p(f"Client and server share the same {os.cpu_count()} cores (loopback, 127.0.0.1). Median of {rounds} "
           "interleaved rounds (topicd, empty, peer, topicd, ...). One short request text (bench/request.txt, "
-          f"58 words); models trained on {serve.get('serve_train', '?')} ({serve.get('docs', '?')} docs). "
+          f"{words} words); models trained on {serve.get('serve_train', '?')} ({serve.get('docs', '?')} docs). "
           "topicd: `topicd serve`, default settings. peer: grpcio + sklearn CountVectorizer/MultinomialNB "
           "(bench/py_server.py). empty: tonic server whose Classify returns an empty response "
           "(bench/empty_server.rs), the ceiling. h2load: `-t 1`, concurrency c = connections x streams "
@@ -333,12 +339,14 @@ def swap_section(doc, raw, summary):
         return
     doc.p("## Hot swap under load (topicd, Rust client, 8 connections x 1 stream)")
     doc.p()
-    doc.p("Steady state vs the same load while another task sends an incremental Train (4 examples, bearer "
-          "token) every second, each activating a new model; interleaved rounds, medians.")
+    t0 = next((r["train"] for r in train if r.get("train")), {})
+    doc.p(f"Steady state vs the same load while another task sends an incremental Train ({t0.get('batch', '?')} "
+          f"examples, bearer token) every {t0.get('every_s', '?')} s, each activating a new model; interleaved "
+          "rounds, medians.")
     doc.p()
     rows = []
     out = {}
-    for label, rs in (("steady", steady), ("Train every 1 s", train)):
+    for label, rs in (("steady", steady), ("with Train calls", train)):
         a = {"rps": med([r["rps"] for r in rs]), "p50": med([r["p50_ms"] for r in rs]),
              "p99": med([r["p99_ms"] for r in rs]), "errors": sum(r["errors"] for r in rs)}
         tr = [r.get("train") for r in rs if r.get("train")]
@@ -352,7 +360,7 @@ def swap_section(doc, raw, summary):
                      if tr else "-", fmt(a["train_median_ms"], 1) if tr else "-"])
     doc.table(["state", "rounds", "req/s", "p50 ms", "p99 ms", "Classify errors", "Train calls", "Train median ms"],
               rows)
-    s, t = out["steady"], out["Train every 1 s"]
+    s, t = out["steady"], out["with Train calls"]
     errors = t["errors"] + t["train_errors"]
     doc.target("hot swap: no error (Classify and Train)", errors, errors == 0 and t["train_ok"] > 0,
                "" if t["train_ok"] > 0 else "no Train call succeeded")
