@@ -52,8 +52,8 @@ pub struct ModelSettings {
     /// Folds of the internal cross-validation that fits the temperature and the tag thresholds
     /// (below 2: no cross-validation; temperature 1 and a fixed threshold).
     pub folds: usize,
-    /// Also tag a label when it is the clear top label of a paragraph of at least
-    /// `min_paragraph_terms` known terms.
+    /// Also tag a label when a paragraph of at least `min_paragraph_terms` known terms passes that
+    /// label's tag threshold on its own.
     pub paragraph_tags: bool,
     /// Smallest paragraph (in known terms) that can add a tag.
     pub min_paragraph_terms: usize,
@@ -147,7 +147,8 @@ pub struct LabelScore {
     pub probability: f64,
 }
 
-/// A term and how much it pushed the top label ahead of the runner-up.
+/// A term and how much it pushed the top label ahead of the runner-up, in calibrated log-odds
+/// (nats of `ln(p_top / p_runner_up)`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TermWeight {
     /// The term as the analyzer produced it (stemmed, lower-case; bigrams joined by a space).
@@ -363,10 +364,13 @@ impl Model {
                 let part_tags = self.threshold_tags(&part);
                 if self.settings.paragraph_tags
                     && part.known_terms >= self.settings.min_paragraph_terms
-                    && part.raw.ovr[part.top] >= self.threshold(part.top)
-                    && !tag_ids.contains(&part.top)
                 {
-                    tag_ids.push(part.top);
+                    // A label that a substantial paragraph is clearly about is a tag of the text.
+                    for &c in &part_tags {
+                        if part.raw.ovr[c] >= self.threshold(c) && !tag_ids.contains(&c) {
+                            tag_ids.push(c);
+                        }
+                    }
                 }
                 if options.paragraphs {
                     paragraphs.push(ParagraphClassification {
@@ -427,7 +431,8 @@ impl Model {
                     Some(r) => weights.weight(t_index, top) - weights.weight(t_index, r),
                     None => weights.weight(t_index, top),
                 };
-                (t, q * margin)
+                // In calibrated log-odds units: how much the term moved ln(p_top / p_runner_up).
+                (t, q * margin / self.calibration.temperature)
             })
             .filter(|(_, w)| *w > 0.0)
             .collect();
