@@ -30,8 +30,13 @@ impl TrainAuth {
     /// A check against `token` (`None`: mutating RPCs are disabled).
     pub fn new(token: Option<String>) -> Self {
         Self {
-            token: token.filter(|t| !t.is_empty()),
+            token: token.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()),
         }
+    }
+
+    /// Whether a token is configured (the mutating RPCs are enabled).
+    pub fn enabled(&self) -> bool {
+        self.token.is_some()
     }
 
     /// Accepts the call when its metadata carries `authorization: Bearer <token>`.
@@ -46,12 +51,14 @@ impl TrainAuth {
                 "missing credentials: send the header 'authorization: Bearer <token>'".into(),
             ));
         };
+        // The scheme is case-insensitive (RFC 9110); the token is compared exactly.
         let presented = value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if constant_time_eq(presented.trim().as_bytes(), expected.as_bytes()) {
+            .and_then(|v| v.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map_or("", |(_, token)| token.trim());
+        if constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
             Ok(())
         } else {
             Err(ServiceError::Unauthenticated(
@@ -81,6 +88,10 @@ mod tests {
             auth.check(&md),
             Err(ServiceError::Unauthenticated(_))
         ));
+        md.insert("authorization", "Bearers3cret".parse().expect("ascii"));
+        assert!(auth.check(&md).is_err());
+        md.insert("authorization", "bearer s3cret".parse().expect("ascii"));
+        assert!(auth.check(&md).is_ok());
         md.insert("authorization", "Bearer s3cret".parse().expect("ascii"));
         assert!(auth.check(&md).is_ok());
         assert!(matches!(

@@ -15,7 +15,17 @@ fn scores(list: Vec<proto::LabelScore>) -> Vec<LabelScore> {
         .collect()
 }
 
-/// Classifies `text` on the server at `addr`; returns the classification and the model version.
+/// The endpoint URI for `addr`: `HOST:PORT` means plaintext `http://HOST:PORT`.
+fn endpoint(addr: &str) -> String {
+    if addr.contains("://") {
+        addr.to_owned()
+    } else {
+        format!("http://{addr}")
+    }
+}
+
+/// Classifies `text` on the server at `addr` (`HOST:PORT` or a URI); returns the classification and
+/// the model version.
 pub fn classify_remote(
     addr: &str,
     text: &str,
@@ -25,7 +35,7 @@ pub fn classify_remote(
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let mut client = TopicClassifierClient::connect(addr.to_owned())
+        let mut client = TopicClassifierClient::connect(endpoint(addr))
             .await
             .map_err(|e| {
                 format!("cannot connect to {addr}: {e}; is `topicd serve` running there?")
@@ -33,7 +43,7 @@ pub fn classify_remote(
         let response = client
             .classify(ClassifyRequest {
                 text: text.to_owned(),
-                top_k: options.top_k as u32,
+                top_k: u32::try_from(options.top_k).unwrap_or(u32::MAX),
                 explain: options.explain,
                 paragraphs: options.paragraphs,
                 model_version: String::new(),

@@ -40,8 +40,8 @@ pub fn classify_response(c: Classification, version: &str) -> proto::ClassifyRes
             .paragraphs
             .into_iter()
             .map(|p| proto::ParagraphResult {
-                start: p.start as u32,
-                end: p.end as u32,
+                start: u32::try_from(p.start).unwrap_or(u32::MAX),
+                end: u32::try_from(p.end).unwrap_or(u32::MAX),
                 label: p.label,
                 tags: p.tags,
                 scores: scores(p.scores),

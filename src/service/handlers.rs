@@ -10,6 +10,7 @@ use super::auth::TrainAuth;
 use super::convert;
 use super::errors::ServiceError;
 use super::limits::Limits;
+use super::oversize::map_stream_error;
 use super::registry::{LoadedModel, Registry};
 use super::training::{self, TrainJob};
 use crate::proto::topic_classifier_server::TopicClassifier;
@@ -22,8 +23,8 @@ use crate::proto::{
 /// Texts longer than this are classified on a blocking thread, off the async workers.
 const INLINE_TEXT_BYTES: usize = 64 * 1024;
 
-/// Called when the active model changes (the server uses it to update health).
-pub type OnActivate = Arc<dyn Fn() + Send + Sync>;
+/// Responses buffered per ClassifyStream before the server waits for the client to read.
+const STREAM_BUFFER: usize = 32;
 
 /// The gRPC service.
 #[derive(Clone)]
@@ -31,83 +32,64 @@ pub struct TopicService {
     registry: Arc<Registry>,
     limits: Arc<Limits>,
     auth: TrainAuth,
-    on_activate: OnActivate,
 }
 
 impl TopicService {
     /// A service over `registry`.
-    pub fn new(
-        registry: Arc<Registry>,
-        limits: Limits,
-        auth: TrainAuth,
-        on_activate: OnActivate,
-    ) -> Self {
+    pub fn new(registry: Arc<Registry>, limits: Arc<Limits>, auth: TrainAuth) -> Self {
         Self {
             registry,
-            limits: Arc::new(limits),
+            limits,
             auth,
-            on_activate,
         }
     }
 
-    fn classify_one(&self, request: ClassifyRequest) -> Result<ClassifyResponse, ServiceError> {
-        self.limits.check_text("text", &request.text)?;
-        let loaded = self.registry.get(&request.model_version)?;
-        let options = convert::options(request.top_k, request.explain, request.paragraphs);
-        let c = loaded.model.classify(&request.text, options);
-        Ok(convert::classify_response(c, &loaded.version))
-    }
-
-    async fn classify_maybe_blocking(
+    async fn classify_one(
         &self,
         request: ClassifyRequest,
-    ) -> Result<ClassifyResponse, Status> {
-        if request.text.len() <= INLINE_TEXT_BYTES {
-            return self.classify_one(request).map_err(Status::from);
+    ) -> Result<ClassifyResponse, ServiceError> {
+        self.limits.check_text("text", &request.text)?;
+        if request.paragraphs {
+            self.limits
+                .check_paragraphs("text", [request.text.as_str()])?;
         }
-        let service = self.clone();
-        tokio::task::spawn_blocking(move || service.classify_one(request))
-            .await
-            .map_err(|e| Status::internal(format!("classification task failed: {e}")))?
-            .map_err(Status::from)
+        let loaded = self.registry.resolve(&request.model_version).await?;
+        let options = convert::options(request.top_k, request.explain, request.paragraphs);
+        if request.text.len() <= INLINE_TEXT_BYTES {
+            let c = loaded.model.classify(&request.text, options);
+            return Ok(convert::classify_response(c, &loaded.version));
+        }
+        tokio::task::spawn_blocking(move || {
+            let c = loaded.model.classify(&request.text, options);
+            convert::classify_response(c, &loaded.version)
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(format!("classification task failed: {e}")))
     }
 
-    async fn train_job(&self, job: TrainJob) -> Result<TrainResponse, ServiceError> {
-        training::validate(&job, &self.limits)?;
-        let _writer = self.registry.writer.lock().await;
-        let base = self.registry.active();
-        let registry = Arc::clone(&self.registry);
-        let limits = Arc::clone(&self.limits);
-        let (loaded, outcome) =
-            tokio::task::spawn_blocking(move || training::run(&registry, base, job, &limits))
-                .await
-                .map_err(|e| ServiceError::Internal(format!("training task failed: {e}")))??;
-        if outcome.activated {
-            self.registry.swap_in(loaded);
-            (self.on_activate)();
-        }
-        tracing::info!(
-            version = %outcome.version,
-            activated = outcome.activated,
-            examples = outcome.examples_trained,
-            reason = %outcome.reason,
-            "trained"
-        );
-        Ok(TrainResponse {
+    fn train_response(outcome: training::TrainOutcome) -> TrainResponse {
+        TrainResponse {
             model_version: outcome.version,
             activated: outcome.activated,
             reason: outcome.reason,
             metrics: Some(Metrics {
-                validation_examples: outcome.validation_examples as u32,
+                validation_examples: u32::try_from(outcome.validation_examples).unwrap_or(u32::MAX),
                 accuracy: outcome.accuracy,
                 macro_f1: outcome.macro_f1,
             }),
             labels: convert::label_counts(outcome.labels),
             examples_trained: outcome.examples_trained as u64,
-        })
+        }
+    }
+
+    async fn train_job(&self, job: TrainJob) -> Result<TrainResponse, Status> {
+        let outcome =
+            training::train(Arc::clone(&self.registry), job, Arc::clone(&self.limits)).await?;
+        Ok(Self::train_response(outcome))
     }
 }
 
+/// Decodes the settings and examples of a Train request.
 fn job_from(request: TrainRequest) -> Result<TrainJob, ServiceError> {
     let fresh = match TrainMode::try_from(request.mode) {
         Ok(TrainMode::Incremental) => false,
@@ -153,9 +135,9 @@ impl TopicClassifier for TopicService {
         &self,
         request: Request<ClassifyRequest>,
     ) -> Result<Response<ClassifyResponse>, Status> {
-        self.classify_maybe_blocking(request.into_inner())
-            .await
-            .map(Response::new)
+        Ok(Response::new(
+            self.classify_one(request.into_inner()).await?,
+        ))
     }
 
     async fn classify_batch(
@@ -167,8 +149,12 @@ impl TopicClassifier for TopicService {
         for (i, text) in request.texts.iter().enumerate() {
             self.limits.check_text(&format!("texts[{i}]"), text)?;
         }
+        if request.paragraphs {
+            self.limits
+                .check_paragraphs("texts", request.texts.iter().map(String::as_str))?;
+        }
         // One model version for the whole batch.
-        let loaded = self.registry.get(&request.model_version)?;
+        let loaded = self.registry.resolve(&request.model_version).await?;
         let options = convert::options(request.top_k, request.explain, request.paragraphs);
         let version = loaded.version.clone();
         let results = tokio::task::spawn_blocking(move || {
@@ -196,13 +182,14 @@ impl TopicClassifier for TopicService {
     ) -> Result<Response<Self::ClassifyStreamStream>, Status> {
         let mut incoming = request.into_inner();
         let service = self.clone();
-        let (sender, receiver) = tokio::sync::mpsc::channel(32);
+        let (sender, receiver) = tokio::sync::mpsc::channel(STREAM_BUFFER);
         tokio::spawn(async move {
             while let Some(next) = incoming.next().await {
                 let reply = match next {
-                    Ok(request) => service.classify_maybe_blocking(request).await,
-                    Err(status) => Err(status),
+                    Ok(request) => service.classify_one(request).await.map_err(Status::from),
+                    Err(status) => Err(map_stream_error(status, &service.limits)),
                 };
+                // A bad request ends the stream with its status; a client that left ends it too.
                 let failed = reply.is_err();
                 if sender.send(reply).await.is_err() || failed {
                     break;
@@ -230,7 +217,7 @@ impl TopicClassifier for TopicService {
         let mut incoming = request.into_inner();
         let mut job: Option<TrainJob> = None;
         while let Some(message) = incoming.next().await {
-            let message = message?;
+            let message = message.map_err(|s| map_stream_error(s, &self.limits))?;
             match job.as_mut() {
                 None => job = Some(job_from(message)?),
                 Some(job) => {
@@ -248,7 +235,7 @@ impl TopicClassifier for TopicService {
         let job = job.ok_or_else(|| {
             Status::from(ServiceError::invalid(
                 "examples",
-                "the stream carried no message",
+                "the stream carried no message: send at least one TrainRequest",
             ))
         })?;
         Ok(Response::new(self.train_job(job).await?))
@@ -258,7 +245,10 @@ impl TopicClassifier for TopicService {
         &self,
         request: Request<GetModelRequest>,
     ) -> Result<Response<ModelInfo>, Status> {
-        let loaded = self.registry.get(&request.into_inner().model_version)?;
+        let loaded = self
+            .registry
+            .resolve(&request.into_inner().model_version)
+            .await?;
         Ok(Response::new(info(&self.registry, &loaded)))
     }
 
@@ -291,7 +281,7 @@ impl TopicClassifier for TopicService {
         request: Request<ActivateModelRequest>,
     ) -> Result<Response<ModelInfo>, Status> {
         self.auth.check(request.metadata())?;
-        let version = request.into_inner().model_version;
+        let version = request.into_inner().model_version.trim().to_owned();
         if version.is_empty() {
             return Err(ServiceError::invalid(
                 "model_version",
@@ -299,17 +289,7 @@ impl TopicClassifier for TopicService {
             )
             .into());
         }
-        let _writer = self.registry.writer.lock().await;
-        let loaded = self.registry.get(&version)?;
-        let registry = Arc::clone(&self.registry);
-        let v = version.clone();
-        tokio::task::spawn_blocking(move || registry.store().activate(&v))
-            .await
-            .map_err(|e| Status::internal(format!("activation task failed: {e}")))?
-            .map_err(ServiceError::from)?;
-        self.registry.swap_in(Arc::clone(&loaded));
-        (self.on_activate)();
-        tracing::info!(version = %version, "activated");
+        let loaded = self.registry.activate(version).await?;
         Ok(Response::new(info(&self.registry, &loaded)))
     }
 }

@@ -15,6 +15,9 @@ pub struct Limits {
     pub max_train_examples: usize,
     /// Most labels a model may have.
     pub max_labels: usize,
+    /// Most paragraphs in one Classify, ClassifyBatch (all texts together) or ClassifyStream
+    /// message when a per-paragraph breakdown is asked for.
+    pub max_paragraphs: usize,
 }
 
 impl Default for Limits {
@@ -25,6 +28,7 @@ impl Default for Limits {
             max_batch: 256,
             max_train_examples: 100_000,
             max_labels: 1000,
+            max_paragraphs: 1000,
         }
     }
 }
@@ -33,12 +37,65 @@ impl Default for Limits {
 pub const MAX_LABEL_CHARS: usize = 64;
 
 impl Limits {
+    /// Refuses a configuration with a zero limit (nothing could ever be served).
+    pub fn validate(&self) -> Result<(), String> {
+        let all = [
+            ("--max-message-bytes", self.max_message_bytes),
+            ("--max-text-bytes", self.max_text_bytes),
+            ("--max-batch", self.max_batch),
+            ("--max-train-examples", self.max_train_examples),
+            ("--max-labels", self.max_labels),
+            ("--max-paragraphs", self.max_paragraphs),
+        ];
+        for (flag, value) in all {
+            if value == 0 {
+                return Err(format!("{flag} is 0: every limit must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The status for a message over `--max-message-bytes`, from tonic's own decoding error.
+    pub fn message_too_large(&self, found: Option<usize>) -> tonic::Status {
+        let size = found.map_or_else(|| "too large".to_owned(), |n| format!("{n} bytes"));
+        tonic::Status::resource_exhausted(format!(
+            "the request message is {size}; the limit is {} (--max-message-bytes): send less per call (several ClassifyBatch calls, or TrainStream for training) or raise the limit",
+            self.max_message_bytes
+        ))
+    }
+
+    /// Checks the paragraphs of the texts of one request that asked for a per-paragraph breakdown.
+    pub fn check_paragraphs<'a>(
+        &self,
+        field: &str,
+        texts: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), ServiceError> {
+        let mut n = 0;
+        for text in texts {
+            n += if text.contains('\n') {
+                crate::model::paragraph_spans(text).len()
+            } else {
+                1
+            };
+        }
+        if n > self.max_paragraphs {
+            return Err(ServiceError::too_large(
+                field,
+                format!(
+                    "{n} paragraphs with paragraphs = true; the limit is {} per request (--max-paragraphs): send fewer paragraphs per call or leave paragraphs unset",
+                    self.max_paragraphs
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks one text to classify or train on.
     pub fn check_text(&self, field: &str, text: &str) -> Result<(), ServiceError> {
         if text.trim().is_empty() {
             return Err(ServiceError::invalid(
                 field,
-                "text is empty: send the text to classify",
+                "text is empty: send a text with at least one word",
             ));
         }
         if text.len() > self.max_text_bytes {

@@ -1,18 +1,20 @@
 //! The model registry: which model answers, and how a new one takes its place.
 //!
 //! Readers load the active model through an [`ArcSwapOption`]: a lock-free pointer read, so Classify
-//! never waits for anything. Training holds an async mutex (one training at a time, each on top of
-//! the latest model, so no example is lost), builds the new model beside the old one on a blocking
-//! thread, saves it durably, writes `ACTIVE`, and only then swaps the pointer.
+//! never waits for anything. Writers (training, activation) hold an async mutex for the whole of
+//! their work, so they happen one at a time and each builds on the latest model. The guard is owned
+//! by the blocking task that writes `ACTIVE` and swaps the pointer, so a caller that goes away
+//! (cancelled, deadline exceeded) cannot leave the file and the live model disagreeing.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwapOption;
+use tokio::sync::{watch, OwnedMutexGuard};
 
 use super::errors::ServiceError;
 use crate::model::Model;
-use crate::store::{ModelStore, SavedModel};
+use crate::store::{is_valid_version, ModelStore, SavedModel};
 
 /// A model with the version it was saved under.
 #[derive(Debug)]
@@ -26,14 +28,17 @@ pub struct LoadedModel {
 /// Non-active versions kept in memory after a request named them.
 const CACHED_VERSIONS: usize = 4;
 
+/// Proof that the caller holds the registry's writer lock.
+pub type WriterGuard = OwnedMutexGuard<()>;
+
 /// The active model, a small cache of other versions, and the store behind them.
 #[derive(Debug)]
 pub struct Registry {
     store: ModelStore,
     active: ArcSwapOption<LoadedModel>,
     others: Mutex<HashMap<String, Arc<LoadedModel>>>,
-    /// Held for the whole of a training or activation, so they happen one at a time.
-    pub(crate) writer: tokio::sync::Mutex<()>,
+    writer: Arc<tokio::sync::Mutex<()>>,
+    changes: watch::Sender<Option<String>>,
 }
 
 impl Registry {
@@ -44,11 +49,13 @@ impl Registry {
             Err(crate::store::StoreError::NoActiveModel { .. }) => None,
             Err(e) => return Err(e.into()),
         };
+        let (changes, _) = watch::channel(active.as_ref().map(|a| a.version.clone()));
         Ok(Self {
             store,
             active: ArcSwapOption::new(active),
             others: Mutex::new(HashMap::new()),
-            writer: tokio::sync::Mutex::new(()),
+            writer: Arc::new(tokio::sync::Mutex::new(())),
+            changes,
         })
     }
 
@@ -62,6 +69,11 @@ impl Registry {
         self.active.load_full()
     }
 
+    /// The active version, updated on every swap (the server derives health from it).
+    pub fn subscribe(&self) -> watch::Receiver<Option<String>> {
+        self.changes.subscribe()
+    }
+
     /// The active model, or FAILED_PRECONDITION saying how to get one.
     pub fn require_active(&self) -> Result<Arc<LoadedModel>, ServiceError> {
         self.active().ok_or_else(|| {
@@ -71,18 +83,27 @@ impl Registry {
         })
     }
 
-    /// The model for a request: the active one for an empty version, else that saved version.
-    pub fn get(&self, version: &str) -> Result<Arc<LoadedModel>, ServiceError> {
+    /// The model already in memory for `version` (empty: the active one), if it is.
+    fn in_memory(&self, version: &str) -> Result<Option<Arc<LoadedModel>>, ServiceError> {
         if version.is_empty() {
-            return self.require_active();
+            return self.require_active().map(Some);
         }
         if let Some(active) = self.active() {
             if active.version == version {
-                return Ok(active);
+                return Ok(Some(active));
             }
         }
-        if let Some(cached) = self.lock_others().get(version) {
-            return Ok(Arc::clone(cached));
+        if !is_valid_version(version) {
+            return Err(unknown_version(version));
+        }
+        Ok(self.lock_others().get(version).cloned())
+    }
+
+    /// The model for a request: the active one for an empty version, else that saved version
+    /// (blocking: may read the model file).
+    pub fn get_blocking(&self, version: &str) -> Result<Arc<LoadedModel>, ServiceError> {
+        if let Some(loaded) = self.in_memory(version)? {
+            return Ok(loaded);
         }
         let model = self.store.load(version)?;
         let loaded = Arc::new(LoadedModel {
@@ -97,13 +118,61 @@ impl Registry {
         Ok(loaded)
     }
 
+    /// Like [`Registry::get_blocking`], reading a model file (if needed) on a blocking thread.
+    pub async fn resolve(
+        self: &Arc<Self>,
+        version: &str,
+    ) -> Result<Arc<LoadedModel>, ServiceError> {
+        if let Some(loaded) = self.in_memory(version)? {
+            return Ok(loaded);
+        }
+        let registry = Arc::clone(self);
+        let version = version.to_owned();
+        tokio::task::spawn_blocking(move || registry.get_blocking(&version))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("model loading task failed: {e}")))?
+    }
+
     fn lock_others(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<LoadedModel>>> {
         // A poisoned cache only means a panic elsewhere while it was held; the map is still valid.
         self.others.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Makes a loaded model the active one (after its version was written to `ACTIVE`).
-    pub fn swap_in(&self, loaded: Arc<LoadedModel>) {
-        self.active.store(Some(loaded));
+    /// Waits for the writer lock (one training or activation at a time).
+    pub async fn lock_writer(&self) -> WriterGuard {
+        Arc::clone(&self.writer).lock_owned().await
     }
+
+    /// Makes a loaded model the active one, after its version was written to `ACTIVE`.
+    pub fn swap_in(&self, loaded: Arc<LoadedModel>, _writer: &WriterGuard) {
+        let version = loaded.version.clone();
+        self.active.store(Some(loaded));
+        self.changes.send_replace(Some(version));
+    }
+
+    /// Makes a saved version the active one: writes `ACTIVE`, then swaps the live model. Runs to
+    /// completion even if the caller stops waiting.
+    pub async fn activate(
+        self: &Arc<Self>,
+        version: String,
+    ) -> Result<Arc<LoadedModel>, ServiceError> {
+        let writer = self.lock_writer().await;
+        let registry = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let loaded = registry.get_blocking(&version)?;
+            registry.store.activate(&version)?;
+            registry.swap_in(Arc::clone(&loaded), &writer);
+            tracing::info!(version = %version, "activated");
+            Ok(loaded)
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(format!("activation task failed: {e}")))?
+    }
+}
+
+/// NOT_FOUND for a version that is not saved.
+fn unknown_version(version: &str) -> ServiceError {
+    ServiceError::NotFound(format!(
+        "no model version {version:?}; ListModels shows the saved versions"
+    ))
 }

@@ -1,5 +1,6 @@
 //! Training through the service: validation, the quality gate, durable save, activation, swap.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::errors::ServiceError;
@@ -123,9 +124,40 @@ fn hold_out(examples: Vec<Example>, fraction: f64) -> (Vec<Example>, Vec<Example
     (train, held)
 }
 
-/// Builds, gates and saves the model of one job (blocking: call from `spawn_blocking`), then writes
-/// `ACTIVE` if it is to be activated. Returns the model and the outcome; the caller swaps it in.
-pub fn run(
+/// Runs one training job: validates it, waits for the writer lock, then builds, gates, saves,
+/// activates and swaps in the new model on a blocking thread. The blocking task owns the lock and
+/// finishes even if the caller stops waiting (cancelled, deadline exceeded), so the live model and
+/// `ACTIVE` never disagree; the outcome is returned once the model file is durable.
+pub async fn train(
+    registry: Arc<Registry>,
+    job: TrainJob,
+    limits: Arc<Limits>,
+) -> Result<TrainOutcome, ServiceError> {
+    validate(&job, &limits)?;
+    let writer = registry.lock_writer().await;
+    tokio::task::spawn_blocking(move || {
+        let base = registry.active();
+        let (loaded, outcome) = run(&registry, base, job, &limits)?;
+        if outcome.activated {
+            registry.swap_in(loaded, &writer);
+        }
+        tracing::info!(
+            version = %outcome.version,
+            activated = outcome.activated,
+            examples = outcome.examples_trained,
+            labels = outcome.labels.len(),
+            reason = %outcome.reason,
+            "trained"
+        );
+        Ok(outcome)
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(format!("training task failed: {e}")))?
+}
+
+/// Builds, gates and saves the model of one job (blocking), then writes `ACTIVE` if it is to be
+/// activated. Returns the model and the outcome; the caller swaps it in.
+fn run(
     registry: &Registry,
     base: Option<Arc<LoadedModel>>,
     job: TrainJob,
@@ -133,21 +165,53 @@ pub fn run(
 ) -> Result<(Arc<LoadedModel>, TrainOutcome), ServiceError> {
     let (examples, mut validation) = hold_out(job.examples, job.holdout_fraction);
     validation.extend(job.validation);
-    let model = if job.fresh {
-        let model = Model::train(&ModelSettings::default(), &examples, &mut |_| {})?;
-        if job.remove_labels.is_empty() {
-            model
-        } else {
-            model.train_incremental(&[], &job.remove_labels, None)?
-        }
-    } else {
-        let base = base.ok_or_else(|| {
-            ServiceError::Precondition(
+    let base = match (job.fresh, base) {
+        (true, _) => None,
+        (false, Some(base)) => Some(base),
+        (false, None) => {
+            return Err(ServiceError::Precondition(
                 "no active model to add to: send TRAIN_MODE_FRESH to start one".into(),
-            )
-        })?;
-        base.model
-            .train_incremental(&examples, &job.remove_labels, Some(base.version.clone()))?
+            ))
+        }
+    };
+    // Check the labels to remove and count the labels of the new model before spending any time
+    // on it, in the engine's order: a fresh model removes from its examples' labels; an
+    // incremental one removes from the base model's labels, then adds the examples'.
+    let example_labels = examples
+        .iter()
+        .flat_map(|e| e.labels.iter().map(|l| l.trim()));
+    let mut labels: HashSet<&str> = match &base {
+        None => example_labels.clone().collect(),
+        Some(base) => base.model.labels().iter().map(String::as_str).collect(),
+    };
+    for (i, label) in job.remove_labels.iter().enumerate() {
+        if !labels.remove(label.as_str()) {
+            return Err(ServiceError::invalid(
+                &format!("remove_labels[{i}]"),
+                format!(
+                    "cannot remove label {label:?}: the model has no such label (GetModel lists its labels)"
+                ),
+            ));
+        }
+    }
+    if base.is_some() {
+        labels.extend(example_labels);
+    }
+    limits.check_label_count(labels.len())?;
+    let model = match base {
+        None => {
+            let model = Model::train(&ModelSettings::default(), &examples, &mut |_| {})?;
+            if job.remove_labels.is_empty() {
+                model
+            } else {
+                model.train_incremental(&[], &job.remove_labels, None)?
+            }
+        }
+        Some(base) => base.model.train_incremental(
+            &examples,
+            &job.remove_labels,
+            Some(base.version.clone()),
+        )?,
     };
     limits.check_label_count(model.labels().len())?;
 
@@ -181,7 +245,13 @@ pub fn run(
     if activated {
         registry.store().activate(&version)?;
     } else if !job.activate {
-        reason = "not activated: the request set activate = false".into();
+        let why =
+            "not activated: the request set activate = false; ActivateModel can activate it later";
+        reason = if reason.is_empty() {
+            why.to_owned()
+        } else {
+            format!("{reason}; {why}")
+        };
     }
     let outcome = TrainOutcome {
         version: version.clone(),
