@@ -95,12 +95,19 @@ fn gold_top(example: &LabeledText) -> &str {
     example.label.as_deref().unwrap_or(&example.labels[0])
 }
 
+/// Evaluation needs the top label, its probability and the tags: one score, not all of them.
+const EVAL_OPTIONS: ClassifyOptions = ClassifyOptions {
+    top_k: 1,
+    explain: false,
+    paragraphs: false,
+};
+
 /// Classifies every example and computes the report.
 pub fn evaluate(model: &Model, examples: &[LabeledText]) -> Report {
     let started = Instant::now();
     let results: Vec<_> = examples
         .iter()
-        .map(|e| model.classify(&e.text, ClassifyOptions::default()))
+        .map(|e| model.classify(&e.text, EVAL_OPTIONS))
         .collect();
     let seconds = started.elapsed().as_secs_f64();
     report(examples, &results, seconds)
@@ -131,7 +138,7 @@ pub fn cross_validate(
             .enumerate()
             .filter(|(i, _)| i % folds == fold)
         {
-            results[i] = Some(model.classify(&e.text, ClassifyOptions::default()));
+            results[i] = Some(model.classify(&e.text, EVAL_OPTIONS));
         }
         seconds += started.elapsed().as_secs_f64();
     }
