@@ -1,6 +1,8 @@
 //! The gRPC service, end to end: the real `topicd serve` process on an ephemeral loopback port with
 //! a temporary models directory, called with the generated tonic client (and, in one test, grpcurl).
 
+mod common;
+
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -23,26 +25,11 @@ use topicd::store::ModelStore;
 
 const TOKEN: &str = "test-token-123";
 
-/// Four topics, three short news sentences each.
-const CORPUS: &[(&str, &str)] = &[
-    ("security", "Troops crossed the border overnight and artillery shelled the northern villages."),
-    ("security", "The defence ministry confirmed a ballistic missile test over the eastern sea."),
-    ("security", "Militants attacked an army checkpoint; soldiers returned fire and the insurgents fled."),
-    ("economy", "The central bank raised interest rates to curb inflation as consumer prices climbed."),
-    ("economy", "Quarterly growth slowed while unemployment rose and the currency weakened against the dollar."),
-    ("economy", "Exports jumped and the trade surplus widened as factories reported record orders."),
-    ("climate", "Record heatwaves and drought linked to global warming scorched farms across the region."),
-    ("climate", "The summit agreed to cut carbon emissions and phase out coal power by the next decade."),
-    ("climate", "Rising sea levels and melting glaciers threaten coastal cities, climate scientists warned."),
-    ("sanctions", "The treasury froze the assets of three banks and imposed sanctions on shipping firms."),
-    ("sanctions", "Export controls on chips and an arms embargo were extended against the regime."),
-    ("sanctions", "Officials were hit with travel bans and asset freezes for evading the oil embargo."),
-];
 
 /// The corpus three times (so that the engine's internal cross-validation runs).
 fn corpus_x3() -> Vec<Example> {
     (0..3)
-        .flat_map(|_| CORPUS.iter().map(|(label, text)| example(text, &[label])))
+        .flat_map(|_| common::TINY.iter().map(|(label, text)| example(text, &[label])))
         .collect()
 }
 
@@ -50,7 +37,7 @@ fn corpus_x3() -> Vec<Example> {
 fn big_corpus(copies: usize, tag: &str) -> Vec<Example> {
     (0..copies)
         .flat_map(|i| {
-            CORPUS.iter().map(move |(label, text)| {
+            common::TINY.iter().map(move |(label, text)| {
                 example(&format!("{text} {tag} report {i} from desk {i}."), &[label])
             })
         })
