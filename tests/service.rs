@@ -25,11 +25,14 @@ use topicd::store::ModelStore;
 
 const TOKEN: &str = "test-token-123";
 
-
 /// The corpus three times (so that the engine's internal cross-validation runs).
 fn corpus_x3() -> Vec<Example> {
     (0..3)
-        .flat_map(|_| common::TINY.iter().map(|(label, text)| example(text, &[label])))
+        .flat_map(|_| {
+            common::TINY
+                .iter()
+                .map(|(label, text)| example(text, &[label]))
+        })
         .collect()
 }
 
