@@ -34,21 +34,28 @@ def parse_h2load(txt_path, log_path):
     if m:
         out["status_2xx"] = int(m.group(1))
         out["status_other"] = sum(int(x) for x in m.groups()[1:])
+    # Log rows: start time, HTTP status (-1 for a failed stream), microseconds. h2load now and then
+    # logs one row with status 0 that it also counts as succeeded; those are reported apart.
     lat = []
-    bad = 0
+    failed_rows = no_status = 0
     if os.path.exists(log_path):
         with open(log_path) as f:
             for line in f:
                 parts = line.split("\t")
                 if len(parts) < 3:
                     continue
-                if parts[1].strip() != "200":
-                    bad += 1
-                    continue
-                lat.append(int(parts[2]))
+                status = parts[1].strip()
+                if status == "200":
+                    lat.append(int(parts[2]))
+                elif status == "0":
+                    no_status += 1
+                else:
+                    failed_rows += 1
     lat.sort()
-    out["logged"] = len(lat) + bad
-    out["errors"] = bad + out.get("failed", 0) + out.get("errored", 0) + out.get("timeout", 0)
+    out["logged"] = len(lat) + failed_rows + no_status
+    out["rows_without_status"] = no_status
+    out["errors"] = max(failed_rows, out.get("failed", 0) + out.get("errored", 0) + out.get("timeout", 0)) \
+        + out.get("status_other", 0)
     if out["rps"] is None or not lat:
         out["errors"] = max(out["errors"], 1)
         out["problem"] = text.strip().splitlines()[-3:] if text.strip() else ["no output"]
@@ -377,6 +384,10 @@ def table(args):
     doc.p(f"# topicd benchmarks ({env.get('mode', '?')} run, {env.get('date', '?')}, commit {env.get('commit', '?')})")
     doc.p()
     pk = env.get("packages", {})
+    doc.p(f"Load average (1/5/15 min) at start: {env.get('loadavg', '?')}; at the end: "
+          f"{open('/proc/loadavg').read().split()[:3] if os.path.exists('/proc/loadavg') else '?'} "
+          "(anything else running on the machine shows here).")
+    doc.p()
     doc.p(f"Machine: {env.get('nproc', '?')} cores, {env.get('cpu', '?')}, {env.get('memory', '?')} RAM, "
           f"Linux {env.get('kernel', '?')}. {env.get('rustc', '?')}; Python {env.get('python', '?')}, "
           + ", ".join(f"{k} {v}" for k, v in pk.items()) + f"; {env.get('h2load', '?')}.")

@@ -72,6 +72,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# One run at a time: a second run would overwrite bench/out and share the cores with this one.
+mkdir -p "$OUT"
+exec 9> "$OUT/.lock"
+if ! flock -n 9; then
+  echo "run.sh: another bench/run.sh is running; waiting for it (at most 30 minutes)" >&2
+  flock -w 1800 9 || { echo "run.sh: gave up waiting for the other run" >&2; exit 1; }
+fi
+
 # ---------------------------------------------------------------- setup
 step "setup"
 [ -f "$DATA/r8_train.jsonl" ] || { echo "run.sh: no data at $DATA (set TOPICD_DATA)" >&2; exit 1; }
@@ -120,7 +128,7 @@ json.dump({
     "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     "nproc": os.cpu_count(), "cpu": cpu, "memory": mem, "kernel": platform.release(),
     "rustc": sh("rustc", "-V"), "python": platform.python_version(), "packages": pk,
-    "h2load": sh("h2load", "--version"), "commit": sh("git", "rev-parse", "--short", "HEAD"),
+    "h2load": sh("h2load", "--version"), "loadavg": open("/proc/loadavg").read().split()[:3], "commit": sh("git", "rev-parse", "--short", "HEAD"),
 }, open(sys.argv[1], "w"), indent=1)
 EOF
 
@@ -224,6 +232,7 @@ if [ "$SKIP_GRPC" = 0 ]; then
             -H 'content-type: application/grpc' -H 'te: trailers' --log-file="$WORK/h2load.log" \
             "http://$addr/topicd.v1.TopicClassifier/Classify" > "$base.txt" 2>&1 || true
           "$PY" "$ROOT/bench/report.py" h2load "$base.txt" "$WORK/h2load.log" > "$base.json"
+          awk -F'\t' '$2 != 200' "$WORK/h2load.log" > "$base.non200.log" 2>/dev/null || true
         fi
         "$BIN/examples/bench-load" load --addr "http://$addr" --text-file "$ROOT/bench/request.txt" \
           --connections "$conns" --concurrency "$level" --duration "$DUR" --warmup "$WARM" \
