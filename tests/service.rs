@@ -19,7 +19,7 @@ use topicd::model::{Model, ModelSettings};
 use topicd::proto::topic_classifier_client::TopicClassifierClient;
 use topicd::proto::{
     ActivateModelRequest, ClassifyBatchRequest, ClassifyRequest, Example, GetModelRequest,
-    ListModelsRequest, QualityGate, TrainMode, TrainRequest,
+    ListModelsRequest, ModelInfo, QualityGate, TrainMode, TrainRequest,
 };
 use topicd::store::ModelStore;
 
@@ -193,6 +193,15 @@ impl Server {
     }
 }
 
+/// The active model's description.
+async fn active_model(client: &mut TopicClassifierClient<Channel>) -> ModelInfo {
+    client
+        .get_model(GetModelRequest::default())
+        .await
+        .expect("GetModel answers")
+        .into_inner()
+}
+
 fn classify(text: &str) -> ClassifyRequest {
     ClassifyRequest {
         text: text.to_owned(),
@@ -332,11 +341,7 @@ async fn classify_batch_stream_and_model_queries() {
     assert_eq!(error.code(), Code::InvalidArgument);
     assert_eq!(violation_field(&error), "text");
 
-    let info = client
-        .get_model(GetModelRequest::default())
-        .await
-        .expect("get model")
-        .into_inner();
+    let info = active_model(&mut client).await;
     assert!(info.active);
     assert_eq!(info.model_version, r.model_version);
     assert_eq!(info.total_examples, 36);
@@ -377,11 +382,7 @@ async fn train_adds_a_new_label_rolls_back_and_equals_training_on_the_union() {
     let server = start(models_dir_with_model(), Some(TOKEN), &[]);
     let mut client = server.client().await;
     let store = server.store();
-    let first = client
-        .get_model(GetModelRequest::default())
-        .await
-        .expect("model")
-        .into_inner();
+    let first = active_model(&mut client).await;
 
     // A brand-new label, then Classify returns it.
     let trained = client
@@ -410,11 +411,7 @@ async fn train_adds_a_new_label_rolls_back_and_equals_training_on_the_union() {
         .into_inner();
     assert_eq!(r.label, "disaster");
     assert_eq!(r.model_version, trained.model_version);
-    let info = client
-        .get_model(GetModelRequest::default())
-        .await
-        .expect("model")
-        .into_inner();
+    let info = active_model(&mut client).await;
     assert_eq!(info.parent_version, first.model_version);
 
     // Incremental == union. The counts equal a FRESH training on all the examples over gRPC...
@@ -561,11 +558,7 @@ async fn train_adds_a_new_label_rolls_back_and_equals_training_on_the_union() {
     assert_eq!(metrics.validation_examples, 2);
     assert!(metrics.accuracy < 0.9);
     assert!(store.load(&gated.model_version).is_ok(), "saved");
-    let active = client
-        .get_model(GetModelRequest::default())
-        .await
-        .expect("model")
-        .into_inner();
+    let active = active_model(&mut client).await;
     assert_eq!(active.model_version, removed.model_version);
 
     // A gate that passes, with every 5th example held out (the corpus repeats every 12).
@@ -1069,11 +1062,7 @@ async fn odd_inputs_are_answered_without_crashing() {
 async fn classify_never_fails_or_mixes_versions_while_train_swaps_models() {
     let server = start(models_dir_with_model(), Some(TOKEN), &[]);
     let mut client = server.client().await;
-    let initial = client
-        .get_model(GetModelRequest::default())
-        .await
-        .expect("model")
-        .into_inner();
+    let initial = active_model(&mut client).await;
 
     let mut readers = Vec::new();
     for _ in 0..3 {
@@ -1144,11 +1133,7 @@ async fn classify_never_fails_or_mixes_versions_while_train_swaps_models() {
             "seen {seen:?}, trained {versions:?}"
         );
     }
-    let last = client
-        .get_model(GetModelRequest::default())
-        .await
-        .expect("model")
-        .into_inner();
+    let last = active_model(&mut client).await;
     let disaster = last
         .labels
         .iter()
@@ -1197,12 +1182,7 @@ async fn a_train_whose_caller_gives_up_still_leaves_disk_and_memory_in_step() {
     // The training finishes anyway: the live model and ACTIVE end up agreeing on it.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let live = client
-            .get_model(GetModelRequest::default())
-            .await
-            .expect("model")
-            .into_inner()
-            .model_version;
+        let live = active_model(&mut client).await.model_version;
         let on_disk = store.active_version().expect("reads").expect("active");
         if live == on_disk && live != initial {
             break;
