@@ -330,15 +330,18 @@ impl Model {
     }
 
     fn label_scores(&self, probabilities: &[f64], top_k: usize) -> Vec<LabelScore> {
+        let best_first = |a: &usize, b: &usize| {
+            probabilities[*b]
+                .total_cmp(&probabilities[*a])
+                .then(a.cmp(b))
+        };
         let mut order: Vec<usize> = (0..probabilities.len()).collect();
-        order.sort_by(|&a, &b| {
-            probabilities[b]
-                .total_cmp(&probabilities[a])
-                .then(a.cmp(&b))
-        });
-        if top_k > 0 {
+        if top_k > 0 && top_k < order.len() {
+            // Only the best k are returned: partition, then sort just those.
+            order.select_nth_unstable_by(top_k - 1, best_first);
             order.truncate(top_k);
         }
+        order.sort_unstable_by(best_first);
         order
             .into_iter()
             .map(|c| LabelScore {
