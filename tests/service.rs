@@ -202,6 +202,14 @@ async fn active_model(client: &mut TopicClassifierClient<Channel>) -> ModelInfo 
         .into_inner()
 }
 
+/// A ClassifyBatch request with default options.
+fn batch_of(texts: &[&str]) -> ClassifyBatchRequest {
+    ClassifyBatchRequest {
+        texts: texts.iter().map(|t| (*t).to_owned()).collect(),
+        ..ClassifyBatchRequest::default()
+    }
+}
+
 fn classify(text: &str) -> ClassifyRequest {
     ClassifyRequest {
         text: text.to_owned(),
@@ -287,14 +295,11 @@ async fn classify_batch_stream_and_model_queries() {
     assert!(top1.explanation.is_empty() && top1.paragraphs.is_empty());
 
     let batch = client
-        .classify_batch(ClassifyBatchRequest {
-            texts: vec![
-                "missile test".into(),
-                "interest rates and inflation".into(),
-                "carbon emissions".into(),
-            ],
-            ..ClassifyBatchRequest::default()
-        })
+        .classify_batch(batch_of(&[
+            "missile test",
+            "interest rates and inflation",
+            "carbon emissions",
+        ]))
         .await
         .expect("batch")
         .into_inner();
@@ -821,10 +826,7 @@ async fn limits_and_bad_input_get_precise_statuses() {
     assert_eq!(violation_field(&paragraphs), "texts");
 
     let batch = client
-        .classify_batch(ClassifyBatchRequest {
-            texts: vec!["a b".into(), "c d".into(), "e f".into()],
-            ..ClassifyBatchRequest::default()
-        })
+        .classify_batch(batch_of(&["a b", "c d", "e f"]))
         .await
         .expect_err("batch too large");
     assert_eq!(batch.code(), Code::ResourceExhausted);
@@ -835,10 +837,7 @@ async fn limits_and_bad_input_get_precise_statuses() {
         .expect_err("empty batch");
     assert_eq!(empty_batch.code(), Code::InvalidArgument);
     let empty_in_batch = client
-        .classify_batch(ClassifyBatchRequest {
-            texts: vec!["fine text".into(), "".into()],
-            ..ClassifyBatchRequest::default()
-        })
+        .classify_batch(batch_of(&["fine text", ""]))
         .await
         .expect_err("empty text in batch");
     assert_eq!(empty_in_batch.code(), Code::InvalidArgument);
@@ -1072,14 +1071,7 @@ async fn classify_never_fails_or_mixes_versions_while_train_swaps_models() {
             for i in 0..150 {
                 if i % 3 == 0 {
                     let batch = reader
-                        .classify_batch(ClassifyBatchRequest {
-                            texts: vec![
-                                "missile test".into(),
-                                "interest rates".into(),
-                                "earthquake".into(),
-                            ],
-                            ..ClassifyBatchRequest::default()
-                        })
+                        .classify_batch(batch_of(&["missile test", "interest rates", "earthquake"]))
                         .await
                         .expect("batch never fails during swaps")
                         .into_inner();

@@ -366,9 +366,8 @@ impl Model {
             spans.len() > 1 && (options.paragraphs || self.settings.paragraph_tags);
         let mut paragraphs = Vec::new();
         if need_paragraphs {
-            for (start, end) in spans {
-                let part = self.score_text(&text[start..end]);
-                let part_tags = self.threshold_tags(&part);
+            for span in spans {
+                let part = self.score_text(&text[span.0..span.1]);
                 if self.settings.paragraph_tags
                     && part.known_terms >= self.settings.min_paragraph_terms
                 {
@@ -381,30 +380,17 @@ impl Model {
                     }
                 }
                 if options.paragraphs {
-                    paragraphs.push(ParagraphClassification {
-                        start,
-                        end,
-                        label: self.counts.labels[part.top].clone(),
-                        tags: part_tags
-                            .iter()
-                            .map(|&c| self.counts.labels[c].clone())
-                            .collect(),
-                        scores: self.label_scores(&part.probabilities, options.top_k),
-                    });
+                    let part_tags = self.threshold_tags(&part);
+                    paragraphs.push(self.paragraph_result(span, &part, &part_tags, options.top_k));
                 }
             }
         } else if options.paragraphs {
-            let (start, end) = (0, text.len());
-            paragraphs.push(ParagraphClassification {
-                start,
-                end,
-                label: self.counts.labels[scored.top].clone(),
-                tags: tag_ids
-                    .iter()
-                    .map(|&c| self.counts.labels[c].clone())
-                    .collect(),
-                scores: self.label_scores(&scored.probabilities, options.top_k),
-            });
+            paragraphs.push(self.paragraph_result(
+                (0, text.len()),
+                &scored,
+                &tag_ids,
+                options.top_k,
+            ));
         }
         let explanation = if options.explain {
             self.explain(&scored)
@@ -414,12 +400,29 @@ impl Model {
         Classification {
             label: self.counts.labels[scored.top].clone(),
             scores: self.label_scores(&scored.probabilities, options.top_k),
-            tags: tag_ids
-                .iter()
-                .map(|&c| self.counts.labels[c].clone())
-                .collect(),
+            tags: self.label_names(&tag_ids),
             explanation,
             paragraphs,
+        }
+    }
+
+    fn label_names(&self, ids: &[usize]) -> Vec<String> {
+        ids.iter().map(|&c| self.counts.labels[c].clone()).collect()
+    }
+
+    fn paragraph_result(
+        &self,
+        (start, end): (usize, usize),
+        scored: &Scored,
+        tags: &[usize],
+        top_k: usize,
+    ) -> ParagraphClassification {
+        ParagraphClassification {
+            start,
+            end,
+            label: self.counts.labels[scored.top].clone(),
+            tags: self.label_names(tags),
+            scores: self.label_scores(&scored.probabilities, top_k),
         }
     }
 

@@ -149,14 +149,8 @@ impl ModelStore {
 
     /// Loads a saved version.
     pub fn load(&self, version: &str) -> Result<Model, StoreError> {
-        if !is_valid_version(version) {
-            return Err(StoreError::UnknownVersion {
-                version: version.to_owned(),
-                dir: self.dir.clone(),
-            });
-        }
         let path = self.model_path(version);
-        if !path.exists() {
+        if !is_valid_version(version) || !path.exists() {
             return Err(StoreError::UnknownVersion {
                 version: version.to_owned(),
                 dir: self.dir.clone(),
