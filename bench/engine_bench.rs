@@ -12,6 +12,8 @@
 //! * `train_count_s`: every run with `folds = 0` and an empty α grid (analysis and counting only);
 //! * `batch_docs_per_s`: every run of classifying the whole test set one document after another
 //!   (default options, default model), single thread;
+//! * `eval_docs_per_s`: every run of `topicd::eval::evaluate` on the test set, the throughput
+//!   `topicd eval` reports (all cores, the options eval uses), and `eval_workers`;
 //! * `short_latency_us`: median, p90 and p99 of one `Model::classify` call on a short test document
 //!   (at most `--short-words` whitespace-separated words), over every short document (or an evenly
 //!   spread sample of `--latency-docs` of them, the same as bench/sk_bench.py takes), repeated
@@ -142,6 +144,13 @@ fn main() -> Result<(), BoxError> {
         batch_docs_per_s.push(test.len() as f64 / started.elapsed().as_secs_f64());
     }
 
+    let mut eval_docs_per_s = Vec::with_capacity(args.runs);
+    for _ in 0..args.runs {
+        let report = topicd::eval::evaluate(&model, &test);
+        eval_docs_per_s.push(report.docs_per_second);
+        sink += report.n;
+    }
+
     let mut short: Vec<&str> = test
         .iter()
         .map(|d| d.text.as_str())
@@ -187,6 +196,9 @@ fn main() -> Result<(), BoxError> {
         "train_count_median_s": median(&train_count_s),
         "batch_docs_per_s": batch_docs_per_s,
         "batch_docs_per_s_median": median(&batch_docs_per_s),
+        "eval_docs_per_s": eval_docs_per_s,
+        "eval_docs_per_s_median": median(&eval_docs_per_s),
+        "eval_workers": std::thread::available_parallelism().map_or(1, |n| n.get()),
         "short_docs": short.len(),
         "short_words_median": median(&words),
         "short_latency_us": {

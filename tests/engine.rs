@@ -59,7 +59,7 @@ fn multinomial_scores_match_a_hand_computation() {
     // Uncalibrated (temperature 1) probabilities are the normalised joint likelihoods.
     let c = model.classify("a b", ClassifyOptions::default());
     let px = 1.0 / (1.0 + (y - x).exp());
-    assert_eq!(c.label, "x");
+    assert_eq!(&*c.label, "x");
     assert!((c.scores[0].probability - px).abs() < 1e-12);
     assert!((c.scores.iter().map(|s| s.probability).sum::<f64>() - 1.0).abs() < 1e-12);
 }
@@ -171,7 +171,7 @@ fn incremental_training_equals_training_on_the_union_with_a_new_label_mid_stream
         serde_json::to_string(&batch.counts().to_file()).expect("serialises")
     );
     assert_eq!(
-        incremental
+        &*incremental
             .classify("earthquake rescue teams", ClassifyOptions::default())
             .label,
         "disaster"
@@ -190,7 +190,7 @@ fn removing_a_label_forgets_it() {
         "asset freezes and an arms embargo",
         ClassifyOptions::default(),
     );
-    assert_ne!(c.label, "sanctions");
+    assert_ne!(&*c.label, "sanctions");
     assert!(model
         .train_incremental(&[], &["nonexistent".to_owned()], None)
         .is_err());
@@ -236,8 +236,8 @@ fn explanation_and_paragraphs_are_given_on_request() {
     assert!(!c.explanation.is_empty());
     assert!(c.explanation.windows(2).all(|w| w[0].weight >= w[1].weight));
     assert_eq!(c.paragraphs.len(), 2);
-    assert_eq!(c.paragraphs[0].label, "security");
-    assert_eq!(c.paragraphs[1].label, "sanctions");
+    assert_eq!(&*c.paragraphs[0].label, "security");
+    assert_eq!(&*c.paragraphs[1].label, "sanctions");
     assert_eq!(
         &text[c.paragraphs[1].start..c.paragraphs[1].end],
         text.split("\n\n").nth(1).unwrap_or("")
@@ -354,4 +354,90 @@ fn models_directory_saves_activates_lists_and_rolls_back() {
         .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
         .collect();
     assert!(leftovers.is_empty());
+}
+
+/// Many distinct examples: the tiny corpus with a numbered extra word in each, so that new terms
+/// keep appearing in every tokenizer chunk.
+fn many_examples(n: usize) -> Vec<Example> {
+    let tiny = common::tiny_examples();
+    (0..n)
+        .map(|i| {
+            let base = &tiny[i % tiny.len()];
+            Example {
+                text: format!("{} codeword{} extra{}", base.text, i, i % 7),
+                labels: base.labels.clone(),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn training_in_parallel_chunks_equals_training_in_small_increments() {
+    let settings = ModelSettings {
+        folds: 0,
+        ..ModelSettings::default()
+    };
+    let examples = many_examples(700);
+    // One call: tokenized on worker threads in chunks, consumed in order.
+    let at_once = train(&settings, &examples);
+    // Batches smaller than one chunk: everything on the calling thread.
+    let mut step = train(&settings, &examples[..50]);
+    for batch in examples[50..].chunks(50) {
+        step = step
+            .train_incremental(batch, &[], None)
+            .expect("incremental");
+    }
+    assert_eq!(
+        serde_json::to_string(&at_once.counts().to_file()).expect("serialises"),
+        serde_json::to_string(&step.counts().to_file()).expect("serialises")
+    );
+}
+
+#[test]
+fn eval_report_does_not_depend_on_the_number_of_threads() {
+    let examples = many_examples(300);
+    let model = train(&ModelSettings::default(), &examples);
+    let labeled: Vec<topicd::data::LabeledText> = examples
+        .iter()
+        .map(|e| topicd::data::LabeledText {
+            text: e.text.clone(),
+            labels: e.labels.clone(),
+            label: None,
+        })
+        .collect();
+    let one = topicd::eval::evaluate_with(&model, &labeled, 1);
+    let three = topicd::eval::evaluate_with(&model, &labeled, 3);
+    assert_eq!(one.n, 300);
+    assert_eq!(one.accuracy, three.accuracy);
+    assert_eq!(one.ece, three.ece);
+    assert_eq!(one.tags.micro_f1, three.tags.micro_f1);
+}
+
+#[test]
+fn label_biases_follow_the_labels_through_incremental_training() {
+    let mut examples = Vec::new();
+    for _ in 0..4 {
+        examples.extend(common::tiny_examples());
+    }
+    let model = train(&ModelSettings::default(), &examples);
+    let n = model.labels().len();
+    assert_eq!(model.calibration().label_bias.len(), n);
+    let grown = model
+        .train_incremental(
+            &[ex("A new kind of story entirely.", &["novel"])],
+            &[],
+            None,
+        )
+        .expect("incremental");
+    assert_eq!(grown.calibration().label_bias.len(), n + 1);
+    assert_eq!(grown.calibration().label_bias[n], 0.0);
+    let first = model.labels()[0].clone();
+    let shrunk = model
+        .train_incremental(&[], &[first], None)
+        .expect("removal");
+    assert_eq!(shrunk.calibration().label_bias.len(), n - 1);
+    assert_eq!(
+        shrunk.calibration().label_bias[..],
+        model.calibration().label_bias[1..]
+    );
 }

@@ -164,11 +164,10 @@ impl Counts {
                     record.term
                 ));
             }
-            let before = counts.vocabulary.len();
-            counts.vocabulary.insert(&record.term);
-            if counts.vocabulary.len() == before {
-                return Err(format!("term {:?} appears twice", record.term));
-            }
+            counts
+                .vocabulary
+                .push_stored(&record.term)
+                .map_err(|e| e.to_string())?;
             counts.document_frequency.push(record.df);
             counts.term_weight.push(record.weight);
             counts.term_label_weight.push(record.by_label);

@@ -34,29 +34,20 @@ pub type SparseVector = Vec<(u32, f64)>;
 /// raw term frequencies.
 pub fn term_frequencies(analyzer: &Analyzer, vocabulary: &Vocabulary, text: &str) -> SparseVector {
     let mut ids: Vec<u32> = Vec::with_capacity(text.len() / 6 + 1);
-    analyzer.for_each_term(text, |term| {
-        if let Some(id) = vocabulary.get(term) {
+    analyzer.for_each_term_key(text, |key, _| {
+        if let Some(id) = vocabulary.get(key) {
             ids.push(id);
         }
     });
-    run_length(ids)
+    sparse_counts(&mut ids)
 }
 
-/// Like [`term_frequencies`], but adds unseen terms to the vocabulary (training side).
-pub fn term_frequencies_growing(
-    analyzer: &Analyzer,
-    vocabulary: &mut Vocabulary,
-    text: &str,
-) -> SparseVector {
-    let mut ids: Vec<u32> = Vec::with_capacity(text.len() / 6 + 1);
-    analyzer.for_each_term(text, |term| ids.push(vocabulary.insert(term)));
-    run_length(ids)
-}
-
-fn run_length(mut ids: Vec<u32>) -> SparseVector {
+/// Turns term ids (in any order, repeats allowed) into a sorted sparse vector of raw term
+/// frequencies; `ids` is left sorted.
+pub fn sparse_counts(ids: &mut [u32]) -> SparseVector {
     ids.sort_unstable();
     let mut out: SparseVector = Vec::with_capacity(ids.len());
-    for id in ids {
+    for &id in ids.iter() {
         match out.last_mut() {
             Some((last, count)) if *last == id => *count += 1.0,
             _ => out.push((id, 1.0)),

@@ -9,9 +9,12 @@
 pub mod calibration;
 pub mod counts;
 pub mod features;
+pub mod tokenized;
 pub mod training;
 pub mod vocabulary;
 pub mod weights;
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -66,7 +69,7 @@ impl Default for ModelSettings {
             kind: NbKind::Complement,
             alpha: 0.1,
             tag_alpha: 0.1,
-            alpha_grid: vec![0.01, 0.03, 0.1, 0.3, 1.0],
+            alpha_grid: vec![0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0],
             transforms: Transforms {
                 sublinear_tf: true,
                 length_norm: true,
@@ -123,6 +126,26 @@ pub struct Calibration {
     pub thresholds: Vec<f64>,
     /// Threshold for labels without one of their own (new labels, rare labels).
     pub default_threshold: f64,
+    /// Per label (aligned with the label list): a bias added to the tempered top-label scores, fitted
+    /// with the temperature on held-out scores; labels without one (new labels) get 0.
+    #[serde(default)]
+    pub label_bias: Vec<f64>,
+}
+
+impl Calibration {
+    /// The calibrated logits `score / T + bias` of raw top-label scores.
+    pub fn logits(&self, raw_top: &[f64]) -> Vec<f64> {
+        let t = if self.temperature > 0.0 && self.temperature.is_finite() {
+            self.temperature
+        } else {
+            1.0
+        };
+        raw_top
+            .iter()
+            .enumerate()
+            .map(|(c, s)| s / t + self.label_bias.get(c).copied().unwrap_or(0.0))
+            .collect()
+    }
 }
 
 /// Facts about how a model came to be.
@@ -141,8 +164,8 @@ pub struct Metadata {
 /// A label and its probability.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LabelScore {
-    /// Label name.
-    pub label: String,
+    /// Label name (shared with the model: cloning it copies no text).
+    pub label: Arc<str>,
     /// Calibrated probability.
     pub probability: f64,
 }
@@ -165,9 +188,9 @@ pub struct ParagraphClassification {
     /// Byte offset one past its end.
     pub end: usize,
     /// Its top label.
-    pub label: String,
+    pub label: Arc<str>,
     /// Its tags.
-    pub tags: Vec<String>,
+    pub tags: Vec<Arc<str>>,
     /// Its probabilities, highest first.
     pub scores: Vec<LabelScore>,
 }
@@ -176,11 +199,11 @@ pub struct ParagraphClassification {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Classification {
     /// The top label.
-    pub label: String,
+    pub label: Arc<str>,
     /// Calibrated probabilities, highest first (all labels unless `top_k` cut them).
     pub scores: Vec<LabelScore>,
     /// Every label the text is substantially about; the top label first.
-    pub tags: Vec<String>,
+    pub tags: Vec<Arc<str>>,
     /// Terms behind the top label (only when asked).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub explanation: Vec<TermWeight>,
@@ -209,6 +232,8 @@ pub struct Model {
     settings: ModelSettings,
     analyzer: Analyzer,
     counts: Counts,
+    /// The label names, shared with every classification that names them.
+    label_names: Vec<Arc<str>>,
     weights: Weights,
     calibration: Calibration,
     metadata: Metadata,
@@ -217,6 +242,8 @@ pub struct Model {
 /// Scores and decisions for one piece of text, before they are turned into strings.
 struct Scored {
     raw: RawScores,
+    /// Calibrated logits of the top-label scores (`raw.top / T + bias`).
+    logits: Vec<f64>,
     probabilities: Vec<f64>,
     top: usize,
     known_terms: usize,
@@ -235,6 +262,11 @@ impl Model {
         Self {
             analyzer: Analyzer::new(settings.analyzer.clone()),
             settings,
+            label_names: counts
+                .labels
+                .iter()
+                .map(|l| Arc::from(l.as_str()))
+                .collect(),
             counts,
             weights,
             calibration,
@@ -297,10 +329,12 @@ impl Model {
         let known_terms = tf.iter().map(|(_, n)| *n as usize).sum();
         let query = self.weights.query_vector(tf, self.settings.transforms);
         let raw = self.weights.score(&query);
-        let probabilities = calibration::softmax(&raw.top, self.calibration.temperature);
-        let top = argmax(&raw.top);
+        let logits = self.calibration.logits(&raw.top);
+        let probabilities = calibration::softmax(&logits, 1.0);
+        let top = argmax(&logits);
         Scored {
             raw,
+            logits,
             probabilities,
             top,
             known_terms,
@@ -345,7 +379,7 @@ impl Model {
         order
             .into_iter()
             .map(|c| LabelScore {
-                label: self.counts.labels[c].clone(),
+                label: Arc::clone(&self.label_names[c]),
                 probability: probabilities[c],
             })
             .collect()
@@ -398,7 +432,7 @@ impl Model {
             Vec::new()
         };
         Classification {
-            label: self.counts.labels[scored.top].clone(),
+            label: Arc::clone(&self.label_names[scored.top]),
             scores: self.label_scores(&scored.probabilities, options.top_k),
             tags: self.label_names(&tag_ids),
             explanation,
@@ -406,8 +440,10 @@ impl Model {
         }
     }
 
-    fn label_names(&self, ids: &[usize]) -> Vec<String> {
-        ids.iter().map(|&c| self.counts.labels[c].clone()).collect()
+    fn label_names(&self, ids: &[usize]) -> Vec<Arc<str>> {
+        ids.iter()
+            .map(|&c| Arc::clone(&self.label_names[c]))
+            .collect()
     }
 
     fn paragraph_result(
@@ -420,7 +456,7 @@ impl Model {
         ParagraphClassification {
             start,
             end,
-            label: self.counts.labels[scored.top].clone(),
+            label: Arc::clone(&self.label_names[scored.top]),
             tags: self.label_names(tags),
             scores: self.label_scores(&scored.probabilities, top_k),
         }
@@ -429,18 +465,18 @@ impl Model {
     /// The terms that pushed the top label furthest ahead of the runner-up.
     fn explain(&self, scored: &Scored) -> Vec<TermWeight> {
         let top = scored.top;
-        let runner_up = (0..scored.raw.top.len())
+        let runner_up = (0..scored.logits.len())
             .filter(|&c| c != top)
-            .max_by(|&a, &b| scored.raw.top[a].total_cmp(&scored.raw.top[b]));
+            .max_by(|&a, &b| scored.logits[a].total_cmp(&scored.logits[b]));
         let mut contributions: Vec<(u32, f64)> = scored
             .query
             .iter()
             .map(|&(t, q)| {
-                let weights = &self.weights.top;
+                let weights = &self.weights;
                 let t_index = t as usize;
                 let margin = match runner_up {
-                    Some(r) => weights.weight(t_index, top) - weights.weight(t_index, r),
-                    None => weights.weight(t_index, top),
+                    Some(r) => weights.top_weight(t_index, top) - weights.top_weight(t_index, r),
+                    None => weights.top_weight(t_index, top),
                 };
                 // In calibrated log-odds units: how much the term moved ln(p_top / p_runner_up).
                 (t, q * margin / self.calibration.temperature)

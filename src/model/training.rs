@@ -6,10 +6,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::calibration::{expected_calibration_error, fit_temperature, softmax};
+use super::calibration::{
+    expected_calibration_error, fit_temperature, fit_temperature_and_bias, softmax,
+};
 use super::counts::Counts;
-use super::features::{apply_document_transforms, term_frequencies_growing, SparseVector};
-use super::weights::Weights;
+use super::features::{apply_document_transforms, sparse_counts, SparseVector};
+use super::tokenized::for_each_tokenized;
+use super::weights::{RawScores, Weights};
 use super::{argmax, Calibration, Example, Metadata, Model, ModelSettings};
 use crate::text::Analyzer;
 
@@ -94,12 +97,26 @@ fn analyse(
     progress: &mut dyn FnMut(usize),
 ) -> Vec<Document> {
     let mut documents = Vec::with_capacity(examples.len());
-    for (i, example) in examples.iter().enumerate() {
-        let tf = term_frequencies_growing(analyzer, &mut counts.vocabulary, &example.text);
+    let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
+    let mut ids: Vec<u32> = Vec::new();
+    for_each_tokenized(analyzer, &texts, |i, keys, spellings| {
+        ids.clear();
+        for &key in keys {
+            let id = match counts.vocabulary.get(key) {
+                Some(id) => id,
+                None => match spellings.get(key) {
+                    Some(term) => counts.vocabulary.insert(key, term),
+                    // Every key of a chunk is spelled in it; a term without one is skipped.
+                    None => continue,
+                },
+            };
+            ids.push(id);
+        }
+        let tf = sparse_counts(&mut ids);
         let mut vector = tf.clone();
         apply_document_transforms(&mut vector, settings.transforms);
-        let mut labels: Vec<u32> = Vec::with_capacity(example.labels.len());
-        for label in &example.labels {
+        let mut labels: Vec<u32> = Vec::with_capacity(examples[i].labels.len());
+        for label in &examples[i].labels {
             let index = counts.label_index(label.trim());
             if !labels.contains(&index) {
                 labels.push(index);
@@ -110,7 +127,7 @@ fn analyse(
         if i % 256 == 255 {
             progress(i + 1);
         }
-    }
+    });
     progress(examples.len());
     documents
 }
@@ -186,6 +203,9 @@ impl Model {
             if index < calibration.thresholds.len() {
                 calibration.thresholds.remove(index);
             }
+            if index < calibration.label_bias.len() {
+                calibration.label_bias.remove(index);
+            }
         }
         analyse(
             &self.analyzer,
@@ -201,6 +221,9 @@ impl Model {
         calibration
             .thresholds
             .resize(counts.labels.len(), calibration.default_threshold);
+        if !calibration.label_bias.is_empty() {
+            calibration.label_bias.resize(counts.labels.len(), 0.0);
+        }
         let metadata = Metadata {
             created_at: created_at(),
             parent_version,
@@ -221,6 +244,7 @@ fn uncalibrated(n_labels: usize) -> Calibration {
         temperature: 1.0,
         thresholds: vec![0.0; n_labels],
         default_threshold: 0.0,
+        label_bias: Vec::new(),
     }
 }
 
@@ -241,18 +265,7 @@ fn choose_alpha(
     } else {
         settings.alpha_grid.clone()
     };
-    let fold_counts: Vec<Counts> = (0..settings.folds)
-        .map(|f| {
-            let mut c = counts.clone();
-            for (i, d) in documents.iter().enumerate() {
-                if fold_of(i, settings.folds) == f {
-                    c.subtract_document(&d.vector, &d.labels);
-                }
-            }
-            c
-        })
-        .collect();
-    let mut per_alpha: Vec<(f64, HeldOut)> = grid
+    let fold_settings: Vec<ModelSettings> = grid
         .iter()
         .map(|&alpha| {
             let mut fold_settings = settings.clone();
@@ -262,12 +275,11 @@ fn choose_alpha(
             } else {
                 alpha
             };
-            (
-                alpha,
-                held_out_scores(&fold_settings, &fold_counts, documents),
-            )
+            fold_settings
         })
         .collect();
+    let held_out = held_out_scores(&fold_settings, counts, documents);
+    let mut per_alpha: Vec<(f64, HeldOut)> = grid.iter().copied().zip(held_out).collect();
     let n_labels = counts.labels.len();
     let mut best_top = 0;
     let mut best_accuracy = f64::NEG_INFINITY;
@@ -287,7 +299,7 @@ fn choose_alpha(
     let mut best_tag = 0;
     let mut best_f1 = f64::NEG_INFINITY;
     for (i, (_, held_out)) in per_alpha.iter().enumerate() {
-        let (thresholds, _) = fit_thresholds(&top_label, &held_out.ovr, documents, n_labels);
+        let thresholds = fit_thresholds(&top_label, &held_out.ovr, documents, n_labels);
         let f1 = tag_micro_f1(&top_label, &held_out.ovr, documents, &thresholds);
         if f1 > best_f1 {
             best_f1 = f1;
@@ -305,31 +317,92 @@ fn choose_alpha(
     (alpha, tag_alpha, HeldOut { top, ovr })
 }
 
-/// Held-out scores of every document from the fold model that did not train on it.
+/// For each of `settings` (one per α of the grid), the held-out scores of every document from the
+/// fold model that did not train on it. Folds are independent, so they are spread over the available
+/// cores; each worker holds one fold's counts at a time. The result does not depend on the number of
+/// workers.
 fn held_out_scores(
-    settings: &ModelSettings,
-    fold_counts: &[Counts],
+    settings: &[ModelSettings],
+    counts: &Counts,
     documents: &[Document],
-) -> HeldOut {
-    let mut held_out = HeldOut {
-        top: vec![Vec::new(); documents.len()],
-        ovr: vec![Vec::new(); documents.len()],
+) -> Vec<HeldOut> {
+    let folds = settings.first().map_or(0, |s| s.folds);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, folds.max(1));
+    // One fold: its counts, then for each α its weights and the scores of its own documents.
+    let score_fold = |f: usize| -> Vec<Vec<(usize, RawScores)>> {
+        let mut fold_counts = counts.clone();
+        let members: Vec<usize> = (0..documents.len())
+            .filter(|&i| fold_of(i, folds) == f)
+            .collect();
+        for &i in &members {
+            fold_counts.subtract_document(&documents[i].vector, &documents[i].labels);
+        }
+        // Terms only the held-out fold has are unknown to the fold model, exactly as unseen terms
+        // are at serving time.
+        let known: Vec<SparseVector> = members
+            .iter()
+            .map(|&i| {
+                documents[i]
+                    .tf
+                    .iter()
+                    .copied()
+                    .filter(|&(t, _)| fold_counts.document_frequency[t as usize] > 0.5)
+                    .collect()
+            })
+            .collect();
+        settings
+            .iter()
+            .map(|s| {
+                let weights = Weights::compute(&fold_counts, s);
+                members
+                    .iter()
+                    .zip(&known)
+                    .map(|(&i, tf)| {
+                        let q = weights.query_vector(tf.clone(), s.transforms);
+                        (i, weights.score(&q))
+                    })
+                    .collect()
+            })
+            .collect()
     };
-    for (f, fc) in fold_counts.iter().enumerate() {
-        let weights = Weights::compute(fc, settings);
-        for (i, d) in documents.iter().enumerate() {
-            if fold_of(i, settings.folds) == f {
-                // Terms only the held-out fold has are unknown to the fold model, exactly as
-                // unseen terms are at serving time.
-                let tf: SparseVector =
-                    d.tf.iter()
-                        .copied()
-                        .filter(|&(t, _)| fc.document_frequency[t as usize] > 0.5)
-                        .collect();
-                let q = weights.query_vector(tf, settings.transforms);
-                let raw = weights.score(&q);
-                held_out.top[i] = raw.top;
-                held_out.ovr[i] = raw.ovr;
+    let fold_results: Vec<Vec<Vec<(usize, RawScores)>>> = if workers <= 1 {
+        (0..folds).map(score_fold).collect()
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|w| {
+                    let score_fold = &score_fold;
+                    scope.spawn(move || {
+                        (w..folds)
+                            .step_by(workers)
+                            .map(score_fold)
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| match h.join() {
+                    Ok(results) => results,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                })
+                .collect()
+        })
+    };
+    let mut held_out: Vec<HeldOut> = settings
+        .iter()
+        .map(|_| HeldOut {
+            top: vec![Vec::new(); documents.len()],
+            ovr: vec![Vec::new(); documents.len()],
+        })
+        .collect();
+    for per_alpha in fold_results {
+        for (target, scored) in held_out.iter_mut().zip(per_alpha) {
+            for (i, raw) in scored {
+                target.top[i] = raw.top;
+                target.ovr[i] = raw.ovr;
             }
         }
     }
@@ -375,12 +448,16 @@ fn f1(tp: usize, fp: usize, fn_: usize) -> f64 {
     2.0 * tp as f64 / (2 * tp + fp + fn_) as f64
 }
 
-/// Labels with fewer held-out positives than this are tagged only as the top label.
+/// Labels with fewer held-out positives than this get the fallback threshold instead of their own.
 const MIN_POSITIVES_FOR_OWN_THRESHOLD: usize = 5;
 
-/// A label whose best held-out tag F1 is below this is tagged only as the top label: its scores do
-/// not separate it well enough to add it beside another label.
+/// A label whose best held-out tag F1 is below this gets the fallback threshold: its scores do not
+/// separate it well enough for an F1-optimal threshold.
 const MIN_TAG_F1: f64 = 0.3;
+
+/// How far above the highest held-out negative score the fallback threshold of an untrusted label
+/// lies, in log-odds.
+const FALLBACK_MARGIN: f64 = 0.5;
 
 /// A threshold no score reaches (finite, so that model files stay plain JSON).
 pub const NEVER_TAG: f64 = 1e300;
@@ -388,7 +465,8 @@ pub const NEVER_TAG: f64 = 1e300;
 /// The threshold on one-vs-rest log-odds that maximises F1 for the `(score, gold, forced)` points,
 /// where `forced` points (the top label) are tagged whatever their score.
 fn best_threshold(points: &mut [(f64, bool, bool)]) -> (f64, f64) {
-    points.sort_by(|a, b| b.0.total_cmp(&a.0));
+    // Ties are taken together below, so their order does not matter.
+    points.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
     let forced_tp = points.iter().filter(|p| p.2 && p.1).count();
     let forced_fp = points.iter().filter(|p| p.2 && !p.1).count();
     let positives = points.iter().filter(|p| p.1).count();
@@ -421,36 +499,65 @@ fn best_threshold(points: &mut [(f64, bool, bool)]) -> (f64, f64) {
     (best.1, best.0)
 }
 
-/// Per-label thresholds on one-vs-rest log-odds that maximise each label's held-out F1, and the
-/// shared threshold (best pooled F1) used for labels with too few positives.
+/// The `(score, gold, forced)` points of label `c`: its held-out one-vs-rest log-odds on every
+/// document, whether the document has the label, and whether the label is its top label.
+fn label_points(
+    c: usize,
+    top_label: &[usize],
+    ovr: &[Vec<f64>],
+    documents: &[Document],
+) -> Vec<(f64, bool, bool)> {
+    documents
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (ovr[i][c], d.labels.contains(&(c as u32)), top_label[i] == c))
+        .collect()
+}
+
+/// The shared threshold (best pooled F1 over all labels), for labels trained later.
+fn pooled_threshold(
+    top_label: &[usize],
+    ovr: &[Vec<f64>],
+    documents: &[Document],
+    n_labels: usize,
+) -> f64 {
+    let mut pooled: Vec<(f64, bool, bool)> = (0..n_labels)
+        .flat_map(|c| label_points(c, top_label, ovr, documents))
+        .collect();
+    best_threshold(&mut pooled).0
+}
+
+/// Per-label thresholds on one-vs-rest log-odds that maximise each label's held-out F1.
 fn fit_thresholds(
     top_label: &[usize],
     ovr: &[Vec<f64>],
     documents: &[Document],
     n_labels: usize,
-) -> (Vec<f64>, f64) {
-    let points_for = |c: usize| -> Vec<(f64, bool, bool)> {
-        documents
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (ovr[i][c], d.labels.contains(&(c as u32)), top_label[i] == c))
-            .collect()
-    };
-    let mut pooled: Vec<(f64, bool, bool)> = (0..n_labels).flat_map(points_for).collect();
-    let (default_threshold, _) = best_threshold(&mut pooled);
-    let thresholds = (0..n_labels)
+) -> Vec<f64> {
+    (0..n_labels)
         .map(|c| {
-            let mut points = points_for(c);
+            let mut points = label_points(c, top_label, ovr, documents);
+            // Labels whose threshold cannot be trusted are tagged beside another label only when
+            // they score above every held-out text without them (Yang's SCut.FBR fallback).
+            let above_every_negative = points
+                .iter()
+                .filter(|p| !p.1)
+                .map(|p| p.0)
+                .fold(f64::NEG_INFINITY, f64::max);
+            let fallback = if above_every_negative.is_finite() {
+                above_every_negative + FALLBACK_MARGIN
+            } else {
+                NEVER_TAG
+            };
             if points.iter().filter(|p| p.1).count() < MIN_POSITIVES_FOR_OWN_THRESHOLD {
-                return NEVER_TAG;
+                return fallback;
             }
             match best_threshold(&mut points) {
                 (threshold, f1) if f1 >= MIN_TAG_F1 => threshold,
-                _ => NEVER_TAG,
+                _ => fallback,
             }
         })
-        .collect();
-    (thresholds, default_threshold)
+        .collect()
 }
 
 fn fit_calibration(
@@ -475,10 +582,23 @@ fn fit_calibration(
         })
         .collect();
     let temperature = fit_temperature(&samples);
+    // Label biases fitted with the temperature; the held-out metrics below use the calibrated logits.
+    let (temperature, label_bias) = fit_temperature_and_bias(&samples, temperature)
+        .unwrap_or_else(|| (temperature, vec![0.0; n_labels]));
+    let calibrated = Calibration {
+        temperature,
+        thresholds: Vec::new(),
+        default_threshold: 0.0,
+        label_bias,
+    };
+    let held_out = &HeldOut {
+        top: held_out.top.iter().map(|t| calibrated.logits(t)).collect(),
+        ovr: held_out.ovr.clone(),
+    };
 
     let top_label: Vec<usize> = held_out.top.iter().map(|t| argmax(t)).collect();
-    let (thresholds, default_threshold) =
-        fit_thresholds(&top_label, &held_out.ovr, documents, n_labels);
+    let thresholds = fit_thresholds(&top_label, &held_out.ovr, documents, n_labels);
+    let default_threshold = pooled_threshold(&top_label, &held_out.ovr, documents, n_labels);
 
     let accuracy = held_out_accuracy(held_out, documents);
     let tag_micro_f1 = tag_micro_f1(&top_label, &held_out.ovr, documents, &thresholds);
@@ -486,7 +606,7 @@ fn fit_calibration(
         .iter()
         .zip(&held_out.top)
         .map(|(d, top)| {
-            let p = softmax(top, temperature);
+            let p = softmax(top, 1.0);
             let best = argmax(top);
             (p[best], d.labels.contains(&(best as u32)))
         })
@@ -513,9 +633,9 @@ fn fit_calibration(
     };
     (
         Calibration {
-            temperature,
             thresholds,
             default_threshold,
+            ..calibrated
         },
         CvMetrics {
             folds: settings.folds,

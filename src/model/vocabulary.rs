@@ -1,62 +1,139 @@
 //! The term vocabulary: a dense id for every term seen in training, in first-seen order.
-
-use std::sync::Arc;
+//!
+//! Terms are looked up by their 64-bit fingerprint ([`crate::text::TermKey`]), which the analyzer
+//! computes while it tokenizes, so the scoring path neither builds bigram strings nor hashes or
+//! compares term text. The term strings themselves live in one arena, for explanations and the model
+//! file. Two different terms with the same fingerprint would share an id; for a vocabulary of a
+//! million terms the chance of any such pair is about 3 in 10¹⁴, and a model file that contains two
+//! is refused on load.
 
 use rustc_hash::FxHashMap;
+
+use crate::text::{Term, TermKey};
 
 /// Maps terms to dense ids (`0..len`) and back. Ids are assigned in first-seen order, so training on
 /// the same examples in the same order always gives the same ids.
 #[derive(Debug, Clone, Default)]
 pub struct Vocabulary {
-    terms: Vec<Arc<str>>,
-    ids: FxHashMap<Arc<str>, u32>,
+    /// Every term's text, concatenated in id order.
+    text: String,
+    /// End of each term's text in `text` (its start is the previous end).
+    ends: Vec<u32>,
+    ids: FxHashMap<TermKey, u32>,
+}
+
+/// Why a list of terms cannot be a vocabulary.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VocabularyError {
+    /// The same term is listed twice.
+    #[error("term {0:?} appears twice")]
+    Duplicate(String),
+    /// Two different terms have the same fingerprint.
+    #[error("terms {0:?} and {1:?} have the same 64-bit fingerprint")]
+    Collision(String, String),
 }
 
 impl Vocabulary {
-    /// Builds a vocabulary from terms in id order.
-    pub fn from_terms(terms: Vec<String>) -> Self {
+    /// Builds a vocabulary from terms in id order (as written by [`Vocabulary::terms`]).
+    pub fn from_terms<'a>(
+        terms: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, VocabularyError> {
         let mut vocabulary = Self::default();
         for term in terms {
-            vocabulary.insert(&term);
+            vocabulary.push_stored(term)?;
         }
-        vocabulary
+        Ok(vocabulary)
     }
 
-    /// The id of `term`, if known.
+    /// Appends a stored term (a word, or two words joined by one space) under a new id.
+    pub fn push_stored(&mut self, term: &str) -> Result<u32, VocabularyError> {
+        let parsed = Term::parse(term);
+        let key = parsed.key();
+        if let Some(&id) = self.ids.get(&key) {
+            let existing = self.term(id).to_owned();
+            return Err(if existing == term {
+                VocabularyError::Duplicate(existing)
+            } else {
+                VocabularyError::Collision(existing, term.to_owned())
+            });
+        }
+        Ok(self.push(key, parsed))
+    }
+
+    /// The id of the term with fingerprint `key`, if known.
     #[inline]
-    pub fn get(&self, term: &str) -> Option<u32> {
-        self.ids.get(term).copied()
+    pub fn get(&self, key: TermKey) -> Option<u32> {
+        self.ids.get(&key).copied()
     }
 
-    /// The id of `term`, adding it if new.
-    pub fn insert(&mut self, term: &str) -> u32 {
-        if let Some(id) = self.ids.get(term) {
-            return *id;
+    /// The id of `term` (fingerprint `key`), adding it if new. Its text is copied only when new.
+    #[inline]
+    pub fn insert(&mut self, key: TermKey, term: Term<'_>) -> u32 {
+        match self.ids.get(&key) {
+            Some(&id) => id,
+            None => self.push(key, term),
         }
-        let id = self.terms.len() as u32;
-        let shared: Arc<str> = Arc::from(term);
-        self.terms.push(Arc::clone(&shared));
-        self.ids.insert(shared, id);
+    }
+
+    fn push(&mut self, key: TermKey, term: Term<'_>) -> u32 {
+        let id = self.ends.len() as u32;
+        term.write_to(&mut self.text);
+        self.ends.push(self.text.len() as u32);
+        self.ids.insert(key, id);
         id
     }
 
     /// The term with id `id`.
     pub fn term(&self, id: u32) -> &str {
-        &self.terms[id as usize]
+        let id = id as usize;
+        let start = if id == 0 {
+            0
+        } else {
+            self.ends[id - 1] as usize
+        };
+        &self.text[start..self.ends[id] as usize]
     }
 
     /// Number of terms.
     pub fn len(&self) -> usize {
-        self.terms.len()
+        self.ends.len()
     }
 
     /// True when no term is known.
     pub fn is_empty(&self) -> bool {
-        self.terms.is_empty()
+        self.ends.is_empty()
     }
 
     /// All terms in id order.
     pub fn terms(&self) -> impl Iterator<Item = &str> {
-        self.terms.iter().map(|t| &**t)
+        (0..self.ends.len() as u32).map(|id| self.term(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::{Analyzer, AnalyzerSettings};
+
+    #[test]
+    fn stored_terms_get_the_keys_the_analyzer_computes() {
+        let analyzer = Analyzer::new(AnalyzerSettings::default());
+        let mut vocabulary = Vocabulary::default();
+        analyzer.for_each_term_key("Central banks raised interest rates", |key, term| {
+            vocabulary.insert(key, term);
+        });
+        let stored: Vec<String> = vocabulary.terms().map(str::to_owned).collect();
+        assert!(stored.contains(&"interest rate".to_owned()), "{stored:?}");
+        let reloaded = Vocabulary::from_terms(stored.iter().map(String::as_str)).expect("valid");
+        analyzer.for_each_term_key("CENTRAL BANKS RAISED INTEREST RATES", |key, term| {
+            let id = reloaded.get(key).expect("known term");
+            assert_eq!(reloaded.term(id), term.to_string());
+        });
+    }
+
+    #[test]
+    fn duplicates_are_refused() {
+        let err = Vocabulary::from_terms(["rate", "bank", "rate"]).unwrap_err();
+        assert_eq!(err, VocabularyError::Duplicate("rate".into()));
     }
 }

@@ -40,7 +40,8 @@ pub enum NbKind {
     OneVsRest,
 }
 
-/// One family of weights in separable-plus-sparse form (see the module docs).
+/// One family of weights in separable-plus-sparse form (see the module docs); its sparse
+/// corrections `δ` live in the [`Weights`] rows it shares with the other family.
 #[derive(Debug, Clone)]
 pub struct SparseWeights {
     /// Per label: constant added to the score.
@@ -51,40 +52,32 @@ pub struct SparseWeights {
     pub label_scale: Array1<f64>,
     /// Per term: the term part.
     pub term_base: Vec<f64>,
-    /// CSR row starts into `entries` (one more than the number of terms).
-    pub row_start: Vec<u32>,
-    /// `(label, δ)` corrections for counted (term, label) pairs, sorted by label within a row.
-    pub entries: Vec<(u32, f64)>,
 }
 
 impl SparseWeights {
-    /// The weight of term `t` for label `c`.
-    pub fn weight(&self, t: usize, c: usize) -> f64 {
-        let row = &self.entries[self.row_start[t] as usize..self.row_start[t + 1] as usize];
-        let delta = row
-            .binary_search_by_key(&(c as u32), |(l, _)| *l)
-            .map_or(0.0, |i| row[i].1);
+    /// The weight of term `t` for label `c`, given the term's correction `delta` for that label.
+    fn weight(&self, t: usize, c: usize, delta: f64) -> f64 {
         self.label_base[c] + self.label_scale[c] * self.term_base[t] + delta
     }
 
-    /// Adds the scores of `query` to `out` (one slot per label).
+    /// Adds the separable part of the scores to `out`, given `Σ q` and `Σ q · term_base`.
     #[inline]
-    pub fn accumulate(&self, query: &SparseVector, out: &mut [f64]) {
-        let mut sum_q = 0.0;
-        let mut sum_qb = 0.0;
-        for &(t, q) in query {
-            let t = t as usize;
-            sum_q += q;
-            sum_qb += q * self.term_base[t];
-            let row = &self.entries[self.row_start[t] as usize..self.row_start[t + 1] as usize];
-            for &(c, delta) in row {
-                out[c as usize] += q * delta;
-            }
-        }
+    fn finish(&self, sum_q: f64, sum_qb: f64, out: &mut [f64]) {
         for (c, s) in out.iter_mut().enumerate() {
             *s += self.bias[c] + self.label_base[c] * sum_q + self.label_scale[c] * sum_qb;
         }
     }
+}
+
+/// The sparse corrections of one counted (term, label) pair, for both families.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Correction {
+    /// The label.
+    pub label: u32,
+    /// `δ` of the top-label family.
+    pub top: f64,
+    /// `δ` of the one-vs-rest family.
+    pub ovr: f64,
 }
 
 /// Scoring weights for one model.
@@ -94,6 +87,10 @@ pub struct Weights {
     pub top: SparseWeights,
     /// One-vs-rest log-odds of each label against all others (tags).
     pub ovr: SparseWeights,
+    /// CSR row starts into `corrections` (one more than the number of terms).
+    pub row_start: Vec<u32>,
+    /// Corrections for the counted (term, label) pairs, sorted by label within a term's row.
+    pub corrections: Vec<Correction>,
     /// Per term: scoring-side IDF multiplier (all 1 when IDF is off).
     pub idf: Vec<f64>,
 }
@@ -118,7 +115,13 @@ enum Family {
     LogOdds,
 }
 
-fn build(counts: &Counts, alpha: f64, family: Family, bias: Vec<f64>) -> SparseWeights {
+/// One family's separable part and its corrections, row by row (rows as in `counts`).
+fn build(
+    counts: &Counts,
+    alpha: f64,
+    family: Family,
+    bias: Vec<f64>,
+) -> (SparseWeights, Vec<u32>, Vec<(u32, f64)>) {
     let n_terms = counts.vocabulary.len();
     let n_labels = counts.labels.len();
     let v = n_terms as f64;
@@ -200,14 +203,13 @@ fn build(counts: &Counts, alpha: f64, family: Family, bias: Vec<f64>) -> SparseW
             }
         }
     }
-    SparseWeights {
+    let weights = SparseWeights {
         bias: Array1::from(bias),
         label_base: Array1::from(label_base),
         label_scale: Array1::from(label_scale),
         term_base: term_out,
-        row_start,
-        entries,
-    }
+    };
+    (weights, row_start, entries)
 }
 
 impl Weights {
@@ -242,12 +244,19 @@ impl Weights {
                 prior_log_odds(counts),
             ),
         };
-        let ovr = build(
+        let (ovr, _, ovr_entries) = build(
             counts,
             settings.tag_alpha,
             Family::LogOdds,
             prior_log_odds(counts),
         );
+        let (top, row_start, top_entries) = top;
+        // Both families have a correction for exactly the counted pairs, in the same order.
+        let corrections = top_entries
+            .iter()
+            .zip(&ovr_entries)
+            .map(|(&(label, top), &(_, ovr))| Correction { label, top, ovr })
+            .collect();
         let idf = if settings.transforms.idf {
             counts
                 .document_frequency
@@ -257,7 +266,28 @@ impl Weights {
         } else {
             vec![1.0; counts.vocabulary.len()]
         };
-        Weights { top, ovr, idf }
+        Weights {
+            top,
+            ovr,
+            row_start,
+            corrections,
+            idf,
+        }
+    }
+
+    /// The corrections of term `t`.
+    #[inline]
+    fn row(&self, t: usize) -> &[Correction] {
+        &self.corrections[self.row_start[t] as usize..self.row_start[t + 1] as usize]
+    }
+
+    /// The top-label weight of term `t` for label `c`.
+    pub fn top_weight(&self, t: usize, c: usize) -> f64 {
+        let row = self.row(t);
+        let delta = row
+            .binary_search_by_key(&(c as u32), |e| e.label)
+            .map_or(0.0, |i| row[i].top);
+        self.top.weight(t, c, delta)
     }
 
     /// Scores a query vector that already carries its transforms (see [`Weights::query_vector`]).
@@ -265,8 +295,19 @@ impl Weights {
         let n_labels = self.top.bias.len();
         let mut top = vec![0.0; n_labels];
         let mut ovr = vec![0.0; n_labels];
-        self.top.accumulate(query, &mut top);
-        self.ovr.accumulate(query, &mut ovr);
+        let (mut sum_q, mut sum_qb_top, mut sum_qb_ovr) = (0.0, 0.0, 0.0);
+        for &(t, q) in query {
+            let t = t as usize;
+            sum_q += q;
+            sum_qb_top += q * self.top.term_base[t];
+            sum_qb_ovr += q * self.ovr.term_base[t];
+            for e in self.row(t) {
+                top[e.label as usize] += q * e.top;
+                ovr[e.label as usize] += q * e.ovr;
+            }
+        }
+        self.top.finish(sum_q, sum_qb_top, &mut top);
+        self.ovr.finish(sum_q, sum_qb_ovr, &mut ovr);
         RawScores { top, ovr }
     }
 

@@ -9,7 +9,7 @@ use crate::proto::{self, ClassifyRequest};
 fn scores(list: Vec<proto::LabelScore>) -> Vec<LabelScore> {
     list.into_iter()
         .map(|s| LabelScore {
-            label: s.label,
+            label: s.label.into(),
             probability: s.probability,
         })
         .collect()
@@ -52,9 +52,9 @@ pub fn classify_remote(
             .map_err(|s| format!("{addr}: {:?}: {}", s.code(), s.message()))?
             .into_inner();
         let classification = Classification {
-            label: response.label,
+            label: response.label.into(),
             scores: scores(response.scores),
-            tags: response.tags,
+            tags: response.tags.into_iter().map(Into::into).collect(),
             explanation: response
                 .explanation
                 .into_iter()
@@ -69,8 +69,8 @@ pub fn classify_remote(
                 .map(|p| ParagraphClassification {
                     start: p.start as usize,
                     end: p.end as usize,
-                    label: p.label,
-                    tags: p.tags,
+                    label: p.label.into(),
+                    tags: p.tags.into_iter().map(Into::into).collect(),
                     scores: scores(p.scores),
                 })
                 .collect(),

@@ -15,7 +15,7 @@ pub fn options(top_k: u32, explain: bool, paragraphs: bool) -> ClassifyOptions {
 fn scores(list: Vec<LabelScore>) -> Vec<proto::LabelScore> {
     list.into_iter()
         .map(|s| proto::LabelScore {
-            label: s.label,
+            label: s.label.to_string(),
             probability: s.probability,
         })
         .collect()
@@ -24,9 +24,9 @@ fn scores(list: Vec<LabelScore>) -> Vec<proto::LabelScore> {
 /// A classification as a response.
 pub fn classify_response(c: Classification, version: &str) -> proto::ClassifyResponse {
     proto::ClassifyResponse {
-        label: c.label,
+        label: c.label.to_string(),
         scores: scores(c.scores),
-        tags: c.tags,
+        tags: c.tags.iter().map(|t| t.to_string()).collect(),
         model_version: version.to_owned(),
         explanation: c
             .explanation
@@ -42,8 +42,8 @@ pub fn classify_response(c: Classification, version: &str) -> proto::ClassifyRes
             .map(|p| proto::ParagraphResult {
                 start: u32::try_from(p.start).unwrap_or(u32::MAX),
                 end: u32::try_from(p.end).unwrap_or(u32::MAX),
-                label: p.label,
-                tags: p.tags,
+                label: p.label.to_string(),
+                tags: p.tags.iter().map(|t| t.to_string()).collect(),
                 scores: scores(p.scores),
             })
             .collect(),

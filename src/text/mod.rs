@@ -10,11 +10,14 @@
 //! a callback as `&str`.
 
 pub mod filters;
+pub mod fingerprint;
 pub mod tokenizer;
 
 use serde::{Deserialize, Serialize};
 
 use filters::{is_stop_word, light_stem, NumberFilter};
+use fingerprint::{bigram_key, word_key};
+pub use fingerprint::{Term, TermKey};
 use tokenizer::Tokenizer;
 
 /// How tokens made of digits are treated.
@@ -85,15 +88,15 @@ impl Analyzer {
         &self.settings
     }
 
-    /// Calls `emit` for every term of `text`, in order: each unigram, followed (when bigrams are on)
-    /// by the bigram it forms with the previous unigram.
-    pub fn for_each_term(&self, text: &str, mut emit: impl FnMut(&str)) {
+    /// Calls `emit` with the fingerprint and the spelling of every term of `text`, in order: each
+    /// word, followed (when bigrams are on) by the bigram it forms with the previous word. This is
+    /// the hot path: nothing is allocated per term and no bigram is spelled out.
+    pub fn for_each_term_key(&self, text: &str, mut emit: impl FnMut(TermKey, Term<'_>)) {
         let numbers = NumberFilter::new(self.settings.numbers);
         let mut tokens = Tokenizer::new(text);
         let mut word = String::with_capacity(32);
         let mut previous = String::with_capacity(32);
-        let mut bigram = String::with_capacity(64);
-        let mut have_previous = false;
+        let mut previous_key: Option<TermKey> = None;
         while tokens.next_into(&mut word) {
             if !numbers.apply(&mut word) {
                 continue;
@@ -104,23 +107,38 @@ impl Analyzer {
             if self.settings.stemming == Stemming::Light {
                 light_stem(&mut word);
             }
-            if word.chars().count() < self.settings.min_token_chars {
+            let chars = if word.is_ascii() {
+                word.len()
+            } else {
+                word.chars().count()
+            };
+            if chars < self.settings.min_token_chars {
                 continue;
             }
-            emit(&word);
+            let key = word_key(&word);
+            emit(key, Term::Word(&word));
             if self.settings.bigrams {
-                if have_previous {
-                    bigram.clear();
-                    bigram.push_str(&previous);
-                    bigram.push(' ');
-                    bigram.push_str(&word);
-                    emit(&bigram);
+                if let Some(first) = previous_key {
+                    emit(bigram_key(first, key), Term::Bigram(&previous, &word));
                 }
-                previous.clear();
-                previous.push_str(&word);
-                have_previous = true;
+                std::mem::swap(&mut previous, &mut word);
+                previous_key = Some(key);
             }
         }
+    }
+
+    /// Calls `emit` with the spelling of every term of `text`, in the order of
+    /// [`Analyzer::for_each_term_key`] (bigrams joined by one space).
+    pub fn for_each_term(&self, text: &str, mut emit: impl FnMut(&str)) {
+        let mut spelled = String::with_capacity(64);
+        self.for_each_term_key(text, |_, term| match term {
+            Term::Word(word) => emit(word),
+            Term::Bigram(..) => {
+                spelled.clear();
+                term.write_to(&mut spelled);
+                emit(&spelled);
+            }
+        });
     }
 
     /// Collects every term of `text` into owned strings (convenient for tests and tools; the
