@@ -76,7 +76,7 @@ pub struct SettingsArgs {
     #[arg(long, default_value_t = 0.1)]
     pub alpha: f64,
     /// Candidate α values chosen from by internal cross-validation (comma-separated; "none" keeps --alpha).
-    #[arg(long, default_value = "0.01,0.03,0.1,0.3,1")]
+    #[arg(long, default_value = "0.001,0.003,0.01,0.03,0.1,0.3,1")]
     pub alpha_grid: String,
     /// Folds of the internal cross-validation (calibration, thresholds, α); below 2 disables it.
     #[arg(long, default_value_t = 10)]

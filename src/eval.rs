@@ -105,8 +105,7 @@ const EVAL_OPTIONS: ClassifyOptions = ClassifyOptions {
 /// Classifies every example, on all available cores, and computes the report (`docs_per_second` is
 /// wall-clock throughput).
 pub fn evaluate(model: &Model, examples: &[LabeledText]) -> Report {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    evaluate_with(model, examples, workers)
+    evaluate_with(model, examples, crate::parallel::cores())
 }
 
 /// [`evaluate`] with a given number of worker threads (1: on the calling thread only).
@@ -117,25 +116,14 @@ pub fn evaluate_with(model: &Model, examples: &[LabeledText], workers: usize) ->
             .map(|e| model.classify(&e.text, EVAL_OPTIONS))
             .collect()
     };
-    let workers = workers.clamp(1, examples.len().max(1));
-    let results: Vec<Classification> = if workers == 1 {
-        classify_all(examples)
-    } else {
-        let part_len = examples.len().div_ceil(workers);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = examples
-                .chunks(part_len)
-                .map(|part| scope.spawn(move || classify_all(part)))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| match h.join() {
-                    Ok(part) => part,
-                    Err(panic) => std::panic::resume_unwind(panic),
-                })
-                .collect()
-        })
-    };
+    let parts: Vec<&[LabeledText]> = examples
+        .chunks(examples.len().div_ceil(workers.max(1)).max(1))
+        .collect();
+    let results: Vec<Classification> =
+        crate::parallel::map(&parts, workers, |part| classify_all(part))
+            .into_iter()
+            .flatten()
+            .collect();
     let seconds = started.elapsed().as_secs_f64();
     report(examples, &results, seconds)
 }

@@ -24,12 +24,14 @@
 //!   internal cross-validation, and tags every label whose one-vs-rest log-odds pass its threshold.
 //! * [`store`] writes and verifies model files and manages a directory of versions.
 //! * [`data`] and [`eval`] read JSON Lines examples and compute the metrics of `topicd eval`.
+//! * [`parallel`] spreads independent engine work (CV folds, α candidates, evaluation) over the cores.
 //! * [`service`] is the gRPC layer; the engine knows nothing about gRPC.
 
 pub mod cli;
 pub mod data;
 pub mod eval;
 pub mod model;
+pub mod parallel;
 pub mod service;
 pub mod store;
 pub mod text;

@@ -44,8 +44,9 @@ fn negative_log_likelihood(samples: &[(Vec<f64>, usize)], t: f64) -> f64 {
     total / samples.len().max(1) as f64
 }
 
-/// Golden-section steps of [`fit_temperature`]: the bracket of 16 nats in `ln T` shrinks to 10⁻⁷.
-const GOLDEN_SECTION_STEPS: usize = 40;
+/// Golden-section steps of [`fit_temperature`]: the bracket of 16 nats in `ln T` shrinks to 10⁻⁴
+/// (the Newton steps of [`fit_temperature_and_bias`] refine it).
+const GOLDEN_SECTION_STEPS: usize = 25;
 
 /// Fits the temperature that minimises the held-out negative log-likelihood, by golden-section
 /// search over `ln T`. Returns 1 when there is nothing to fit.

@@ -248,13 +248,18 @@ fn uncalibrated(n_labels: usize) -> Calibration {
     }
 }
 
+/// How many α candidates (those with the best raw held-out accuracy) are calibrated and compared
+/// again when choosing the top-label α.
+const CALIBRATED_ALPHA_CANDIDATES: usize = 3;
+
 fn fold_of(index: usize, folds: usize) -> usize {
     index % folds
 }
 
 /// Scores every document with the fold model that did not see it, for each α of the grid. The
-/// top-label α is the one with the best held-out accuracy; the tag α the one with the best held-out
-/// tag micro-F1 once thresholds are fitted. Returns both and the held-out scores they give.
+/// top-label α is, among the few with the best raw held-out accuracy, the one with the best accuracy
+/// once its temperature and label biases are fitted (judged as it would be deployed); the tag α the one with the best held-out tag
+/// micro-F1 once thresholds are fitted. Returns both and the held-out scores they give.
 fn choose_alpha(
     settings: &ModelSettings,
     counts: &Counts,
@@ -281,28 +286,39 @@ fn choose_alpha(
     let held_out = held_out_scores(&fold_settings, counts, documents);
     let mut per_alpha: Vec<(f64, HeldOut)> = grid.iter().copied().zip(held_out).collect();
     let n_labels = counts.labels.len();
-    let mut best_top = 0;
-    let mut best_accuracy = f64::NEG_INFINITY;
-    for (i, (_, held_out)) in per_alpha.iter().enumerate() {
-        let accuracy = held_out_accuracy(held_out, documents);
-        if accuracy > best_accuracy {
-            best_accuracy = accuracy;
-            best_top = i;
+    // The α candidates with the best raw held-out accuracy are each judged as deployed: after the
+    // temperature and label biases fitted for them (the fit is the costly part, so only the
+    // front-runners get it).
+    let raw_accuracy: Vec<f64> = per_alpha
+        .iter()
+        .map(|(_, held_out)| held_out_accuracy(held_out, documents))
+        .collect();
+    let mut candidates: Vec<usize> = (0..per_alpha.len()).collect();
+    candidates.sort_by(|&a, &b| raw_accuracy[b].total_cmp(&raw_accuracy[a]).then(a.cmp(&b)));
+    candidates.truncate(CALIBRATED_ALPHA_CANDIDATES);
+    candidates.sort_unstable();
+    let calibrated = crate::parallel::map(&candidates, crate::parallel::cores(), |&i| {
+        let top = &per_alpha[i].1.top;
+        let calibration = calibrate_top(top, documents, n_labels);
+        let logits: Vec<Vec<f64>> = top.iter().map(|t| calibration.logits(t)).collect();
+        let top_label: Vec<usize> = logits.iter().map(|t| argmax(t)).collect();
+        (i, top_accuracy(&logits, documents), top_label)
+    });
+    let mut best = 0;
+    for (k, (_, accuracy, _)) in calibrated.iter().enumerate() {
+        if *accuracy > calibrated[best].1 {
+            best = k;
         }
     }
-    let top_label: Vec<usize> = per_alpha[best_top]
-        .1
-        .top
-        .iter()
-        .map(|t| argmax(t))
-        .collect();
+    let (best_top, _, top_label) = &calibrated[best];
+    let best_top = *best_top;
+    let tag_f1 = crate::parallel::map(&per_alpha, crate::parallel::cores(), |(_, held_out)| {
+        let thresholds = fit_thresholds(top_label, &held_out.ovr, documents, n_labels);
+        tag_micro_f1(top_label, &held_out.ovr, documents, &thresholds)
+    });
     let mut best_tag = 0;
-    let mut best_f1 = f64::NEG_INFINITY;
-    for (i, (_, held_out)) in per_alpha.iter().enumerate() {
-        let thresholds = fit_thresholds(&top_label, &held_out.ovr, documents, n_labels);
-        let f1 = tag_micro_f1(&top_label, &held_out.ovr, documents, &thresholds);
-        if f1 > best_f1 {
-            best_f1 = f1;
+    for (i, &f1) in tag_f1.iter().enumerate() {
+        if f1 > tag_f1[best_tag] {
             best_tag = i;
         }
     }
@@ -327,9 +343,6 @@ fn held_out_scores(
     documents: &[Document],
 ) -> Vec<HeldOut> {
     let folds = settings.first().map_or(0, |s| s.folds);
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, folds.max(1));
     // One fold: its counts, then for each α its weights and the scores of its own documents.
     let score_fold = |f: usize| -> Vec<Vec<(usize, RawScores)>> {
         let mut fold_counts = counts.clone();
@@ -367,30 +380,9 @@ fn held_out_scores(
             })
             .collect()
     };
-    let fold_results: Vec<Vec<Vec<(usize, RawScores)>>> = if workers <= 1 {
-        (0..folds).map(score_fold).collect()
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
-                .map(|w| {
-                    let score_fold = &score_fold;
-                    scope.spawn(move || {
-                        (w..folds)
-                            .step_by(workers)
-                            .map(score_fold)
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| match h.join() {
-                    Ok(results) => results,
-                    Err(panic) => std::panic::resume_unwind(panic),
-                })
-                .collect()
-        })
-    };
+    let fold_indices: Vec<usize> = (0..folds).collect();
+    let fold_results =
+        crate::parallel::map(&fold_indices, crate::parallel::cores(), |&f| score_fold(f));
     let mut held_out: Vec<HeldOut> = settings
         .iter()
         .map(|_| HeldOut {
@@ -410,9 +402,14 @@ fn held_out_scores(
 }
 
 fn held_out_accuracy(held_out: &HeldOut, documents: &[Document]) -> f64 {
+    top_accuracy(&held_out.top, documents)
+}
+
+/// Share of documents whose best-scoring label is one of their labels.
+fn top_accuracy(top: &[Vec<f64>], documents: &[Document]) -> f64 {
     let right = documents
         .iter()
-        .zip(&held_out.top)
+        .zip(top)
         .filter(|(d, top)| d.labels.contains(&(argmax(top) as u32)))
         .count();
     right as f64 / documents.len().max(1) as f64
@@ -560,17 +557,12 @@ fn fit_thresholds(
         .collect()
 }
 
-fn fit_calibration(
-    settings: &ModelSettings,
-    counts: &Counts,
-    documents: &[Document],
-    held_out: &HeldOut,
-) -> (Calibration, CvMetrics) {
-    let n_labels = counts.labels.len();
-    // Temperature: gold is the example's label that scored best.
+/// The temperature and label biases fitted on held-out top-label scores, where each document's gold
+/// label is its own label that scored best (thresholds are left empty).
+fn calibrate_top(top: &[Vec<f64>], documents: &[Document], n_labels: usize) -> Calibration {
     let samples: Vec<(Vec<f64>, usize)> = documents
         .iter()
-        .zip(&held_out.top)
+        .zip(top)
         .map(|(d, top)| {
             let gold = d
                 .labels
@@ -582,15 +574,24 @@ fn fit_calibration(
         })
         .collect();
     let temperature = fit_temperature(&samples);
-    // Label biases fitted with the temperature; the held-out metrics below use the calibrated logits.
     let (temperature, label_bias) = fit_temperature_and_bias(&samples, temperature)
         .unwrap_or_else(|| (temperature, vec![0.0; n_labels]));
-    let calibrated = Calibration {
+    Calibration {
         temperature,
         thresholds: Vec::new(),
         default_threshold: 0.0,
         label_bias,
-    };
+    }
+}
+
+fn fit_calibration(
+    settings: &ModelSettings,
+    counts: &Counts,
+    documents: &[Document],
+    held_out: &HeldOut,
+) -> (Calibration, CvMetrics) {
+    let n_labels = counts.labels.len();
+    let calibrated = calibrate_top(&held_out.top, documents, n_labels);
     let held_out = &HeldOut {
         top: held_out.top.iter().map(|t| calibrated.logits(t)).collect(),
         ovr: held_out.ovr.clone(),
