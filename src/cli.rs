@@ -529,3 +529,22 @@ fn models(args: ModelsArgs) -> CliResult {
     }
     emit(&out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn command_line_defaults_are_the_library_defaults() {
+        // `topicd train` trains the shipped model; the benchmarks time `ModelSettings::default()`.
+        let cli = Cli::try_parse_from(["topicd", "train", "--data", "x.jsonl", "--out", "models"]);
+        let Ok(Cli {
+            command: Command::Train(args),
+        }) = cli
+        else {
+            panic!("`topicd train --data x.jsonl --out models` must parse");
+        };
+        assert_eq!(settings_from(&args.settings), Ok(ModelSettings::default()));
+    }
+}

@@ -21,10 +21,12 @@
 //! * [`text`] turns text into terms; its settings live in every model.
 //! * [`model`] holds the additive counts (so training is incremental and exact), computes sparse
 //!   multinomial or complement naive Bayes scores, calibrates them with a temperature and per-label
-//!   biases fitted by internal cross-validation, and tags every label whose one-vs-rest log-odds pass its threshold.
+//!   biases fitted by internal cross-validation, and tags every label whose one-vs-rest log-odds
+//!   pass its threshold.
 //! * [`store`] writes and verifies model files and manages a directory of versions.
 //! * [`data`] and [`eval`] read JSON Lines examples and compute the metrics of `topicd eval`.
-//! * [`parallel`] spreads independent engine work (CV folds, α candidates, evaluation) over the cores.
+//! * [`parallel`] spreads independent engine work (CV folds, α candidates, evaluation) over the
+//!   cores.
 //! * [`service`] is the gRPC layer; the engine knows nothing about gRPC.
 
 pub mod cli;

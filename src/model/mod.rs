@@ -2,9 +2,9 @@
 //!
 //! A [`Model`] owns its analyzer settings, its additive [`counts::Counts`] (so training can always
 //! continue), the derived scoring [`weights::Weights`], and what was fitted on held-out data: the
-//! softmax temperature, the per-label biases and the per-label tag thresholds. Classification is sparse: a document's
-//! score for each label is the label bias plus, over its distinct known terms, term weight × the
-//! label's weight for that term, with the weights stored sparse (see [`weights`]).
+//! softmax temperature, the per-label biases and the per-label tag thresholds. Classification is
+//! sparse: a document's score for each label is the label bias plus, over its distinct known terms,
+//! term weight × the label's weight for that term, with the weights stored sparse (see [`weights`]).
 
 pub mod calibration;
 pub mod counts;

@@ -258,8 +258,9 @@ fn fold_of(index: usize, folds: usize) -> usize {
 
 /// Scores every document with the fold model that did not see it, for each α of the grid. The
 /// top-label α is, among the few with the best raw held-out accuracy, the one with the best accuracy
-/// once its temperature and label biases are fitted (judged as it would be deployed); the tag α the one with the best held-out tag
-/// micro-F1 once thresholds are fitted. Returns both and the held-out scores they give.
+/// once its temperature and label biases are fitted (judged as it would be deployed); the tag α the
+/// one with the best held-out tag micro-F1 once thresholds are fitted. Returns both and the held-out
+/// scores they give.
 fn choose_alpha(
     settings: &ModelSettings,
     counts: &Counts,
