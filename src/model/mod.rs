@@ -364,12 +364,10 @@ impl Model {
     }
 
     fn label_scores(&self, probabilities: &[f64], top_k: usize) -> Vec<LabelScore> {
-        let best_first = |a: &usize, b: &usize| {
-            probabilities[*b]
-                .total_cmp(&probabilities[*a])
-                .then(a.cmp(b))
-        };
-        let mut order: Vec<usize> = (0..probabilities.len()).collect();
+        // (probability, label) pairs sorted in place: no indirection in the comparisons.
+        let best_first =
+            |a: &(f64, usize), b: &(f64, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        let mut order: Vec<(f64, usize)> = probabilities.iter().copied().zip(0..).collect();
         if top_k > 0 && top_k < order.len() {
             // Only the best k are returned: partition, then sort just those.
             order.select_nth_unstable_by(top_k - 1, best_first);
@@ -378,9 +376,9 @@ impl Model {
         order.sort_unstable_by(best_first);
         order
             .into_iter()
-            .map(|c| LabelScore {
+            .map(|(probability, c)| LabelScore {
                 label: Arc::clone(&self.label_names[c]),
-                probability: probabilities[c],
+                probability,
             })
             .collect()
     }
