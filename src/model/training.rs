@@ -165,14 +165,19 @@ impl Model {
         let documents = analyse(&analyzer, &settings, &mut counts, examples, progress);
         counts.grow_to_vocabulary();
 
-        let (calibration, cv) = if settings.folds >= 2 && documents.len() >= settings.folds {
-            let (alpha, tag_alpha, held_out) = choose_alpha(&settings, &counts, &documents);
-            settings.alpha = alpha;
-            settings.tag_alpha = tag_alpha;
-            let (calibration, cv) = fit_calibration(&settings, &counts, &documents, &held_out);
-            (calibration, Some(cv))
+        let choice = if settings.folds >= 2 && documents.len() >= settings.folds {
+            choose_alpha(&settings, &counts, &documents)
         } else {
-            (uncalibrated(counts.labels.len()), None)
+            None
+        };
+        let (calibration, cv) = match choice {
+            Some(choice) => {
+                settings.alpha = choice.alpha;
+                settings.tag_alpha = choice.tag_alpha;
+                let (calibration, cv) = fit_calibration(&settings, &counts, &documents, choice);
+                (calibration, Some(cv))
+            }
+            None => (uncalibrated(counts.labels.len()), None),
         };
         let metadata = Metadata {
             created_at: created_at(),
@@ -252,6 +257,18 @@ fn uncalibrated(n_labels: usize) -> Calibration {
 /// again when choosing the top-label α.
 const CALIBRATED_ALPHA_CANDIDATES: usize = 3;
 
+/// What [`choose_alpha`] picked, and what it measured and fitted on the way.
+struct AlphaChoice {
+    /// α of the top-label weights.
+    alpha: f64,
+    /// α of the one-vs-rest (tag) weights.
+    tag_alpha: f64,
+    /// Raw held-out top-label scores at `alpha` and one-vs-rest scores at `tag_alpha`.
+    held_out: HeldOut,
+    /// Temperature and label biases fitted on `held_out.top` (thresholds empty).
+    calibration: Calibration,
+}
+
 fn fold_of(index: usize, folds: usize) -> usize {
     index % folds
 }
@@ -260,12 +277,13 @@ fn fold_of(index: usize, folds: usize) -> usize {
 /// top-label α is, among the few with the best raw held-out accuracy, the one with the best accuracy
 /// once its temperature and label biases are fitted (judged as it would be deployed); the tag α the
 /// one with the best held-out tag micro-F1 once thresholds are fitted. Returns both and the held-out
-/// scores they give.
+/// scores they give, with the temperature and biases already fitted for the top-label α.
+/// `None` only when there is nothing to choose from (no documents or folds).
 fn choose_alpha(
     settings: &ModelSettings,
     counts: &Counts,
     documents: &[Document],
-) -> (f64, f64, HeldOut) {
+) -> Option<AlphaChoice> {
     let grid: Vec<f64> = if settings.alpha_grid.is_empty() {
         vec![settings.alpha]
     } else {
@@ -292,7 +310,7 @@ fn choose_alpha(
     // front-runners get it).
     let raw_accuracy: Vec<f64> = per_alpha
         .iter()
-        .map(|(_, held_out)| held_out_accuracy(held_out, documents))
+        .map(|(_, held_out)| top_accuracy(&held_out.top, documents))
         .collect();
     let mut candidates: Vec<usize> = (0..per_alpha.len()).collect();
     candidates.sort_by(|&a, &b| raw_accuracy[b].total_cmp(&raw_accuracy[a]).then(a.cmp(&b)));
@@ -303,16 +321,14 @@ fn choose_alpha(
         let calibration = calibrate_top(top, documents, n_labels);
         let logits: Vec<Vec<f64>> = top.iter().map(|t| calibration.logits(t)).collect();
         let top_label: Vec<usize> = logits.iter().map(|t| argmax(t)).collect();
-        (i, top_accuracy(&logits, documents), top_label)
+        (i, top_accuracy(&logits, documents), top_label, calibration)
     });
-    let mut best = 0;
-    for (k, (_, accuracy, _)) in calibrated.iter().enumerate() {
-        if *accuracy > calibrated[best].1 {
-            best = k;
-        }
-    }
-    let (best_top, _, top_label) = &calibrated[best];
-    let best_top = *best_top;
+    // The first of the best (the smallest α on ties).
+    let (best_top, _, top_label, calibration) =
+        calibrated
+            .into_iter()
+            .reduce(|best, c| if c.1 > best.1 { c } else { best })?;
+    let top_label = &top_label;
     let tag_f1 = crate::parallel::map(&per_alpha, crate::parallel::cores(), |(_, held_out)| {
         let thresholds = fit_thresholds(top_label, &held_out.ovr, documents, n_labels);
         tag_micro_f1(top_label, &held_out.ovr, documents, &thresholds)
@@ -331,7 +347,12 @@ fn choose_alpha(
     };
     let ovr = std::mem::take(&mut per_alpha[best_tag].1.ovr);
     let top = std::mem::take(&mut per_alpha[best_top].1.top);
-    (alpha, tag_alpha, HeldOut { top, ovr })
+    Some(AlphaChoice {
+        alpha,
+        tag_alpha,
+        held_out: HeldOut { top, ovr },
+        calibration,
+    })
 }
 
 /// For each of `settings` (one per α of the grid), the held-out scores of every document from the
@@ -400,10 +421,6 @@ fn held_out_scores(
         }
     }
     held_out
-}
-
-fn held_out_accuracy(held_out: &HeldOut, documents: &[Document]) -> f64 {
-    top_accuracy(&held_out.top, documents)
 }
 
 /// Share of documents whose best-scoring label is one of their labels.
@@ -589,20 +606,25 @@ fn fit_calibration(
     settings: &ModelSettings,
     counts: &Counts,
     documents: &[Document],
-    held_out: &HeldOut,
+    choice: AlphaChoice,
 ) -> (Calibration, CvMetrics) {
     let n_labels = counts.labels.len();
-    let calibrated = calibrate_top(&held_out.top, documents, n_labels);
+    let calibrated = choice.calibration;
     let held_out = &HeldOut {
-        top: held_out.top.iter().map(|t| calibrated.logits(t)).collect(),
-        ovr: held_out.ovr.clone(),
+        top: choice
+            .held_out
+            .top
+            .iter()
+            .map(|t| calibrated.logits(t))
+            .collect(),
+        ovr: choice.held_out.ovr,
     };
 
     let top_label: Vec<usize> = held_out.top.iter().map(|t| argmax(t)).collect();
     let thresholds = fit_thresholds(&top_label, &held_out.ovr, documents, n_labels);
     let default_threshold = pooled_threshold(&top_label, &held_out.ovr, documents, n_labels);
 
-    let accuracy = held_out_accuracy(held_out, documents);
+    let accuracy = top_accuracy(&held_out.top, documents);
     let tag_micro_f1 = tag_micro_f1(&top_label, &held_out.ovr, documents, &thresholds);
     let confidences: Vec<(f64, bool)> = documents
         .iter()

@@ -261,7 +261,9 @@ impl StopWordSet {
     #[inline]
     fn home(key: u128) -> usize {
         let folded = (key as u64) ^ ((key >> 64) as u64);
-        (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 54) as usize % STOP_WORD_SLOTS
+        // The top bits of a Fibonacci hash, as many as index the table.
+        (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - STOP_WORD_SLOTS.trailing_zeros()))
+            as usize
     }
 
     #[inline]
