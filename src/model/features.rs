@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::vocabulary::Vocabulary;
-use crate::text::Analyzer;
+use crate::text::{Analyzer, TermKey};
 
 /// Per-document transforms applied to term frequencies, on both the training and the scoring side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,13 +32,14 @@ pub type SparseVector = Vec<(u32, f64)>;
 
 /// Counts the known terms of `text` (unknown terms are skipped) into a sorted sparse vector of
 /// raw term frequencies.
+///
+/// The terms' fingerprints are collected first and looked up afterwards, in a tight loop of
+/// independent lookups: the vocabulary table is far larger than the CPU caches, and a loop with
+/// nothing but lookups lets the CPU wait for several of its cache misses at once.
 pub fn term_frequencies(analyzer: &Analyzer, vocabulary: &Vocabulary, text: &str) -> SparseVector {
-    let mut ids: Vec<u32> = Vec::with_capacity(text.len() / 6 + 1);
-    analyzer.for_each_term_key(text, |key, _| {
-        if let Some(id) = vocabulary.get(key) {
-            ids.push(id);
-        }
-    });
+    let mut keys: Vec<TermKey> = Vec::with_capacity(text.len() / 6 + 1);
+    analyzer.for_each_term_key(text, |key, _| keys.push(key));
+    let mut ids: Vec<u32> = keys.iter().filter_map(|&key| vocabulary.get(key)).collect();
     sparse_counts(&mut ids)
 }
 

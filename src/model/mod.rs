@@ -14,6 +14,7 @@ pub mod training;
 pub mod vocabulary;
 pub mod weights;
 
+use std::cmp::Reverse;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -364,21 +365,24 @@ impl Model {
     }
 
     fn label_scores(&self, probabilities: &[f64], top_k: usize) -> Vec<LabelScore> {
-        // (probability, label) pairs sorted in place: no indirection in the comparisons.
-        let best_first =
-            |a: &(f64, usize), b: &(f64, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
-        let mut order: Vec<(f64, usize)> = probabilities.iter().copied().zip(0..).collect();
+        // Sorted as plain integers, best first, ties by label index: (Reverse(key), label) where
+        // the key orders like `f64::total_cmp`.
+        let mut order: Vec<(Reverse<i64>, u32)> = probabilities
+            .iter()
+            .zip(0u32..)
+            .map(|(p, c)| (Reverse(total_order_key(*p)), c))
+            .collect();
         if top_k > 0 && top_k < order.len() {
             // Only the best k are returned: partition, then sort just those.
-            order.select_nth_unstable_by(top_k - 1, best_first);
+            order.select_nth_unstable(top_k - 1);
             order.truncate(top_k);
         }
-        order.sort_unstable_by(best_first);
+        order.sort_unstable();
         order
             .into_iter()
-            .map(|(probability, c)| LabelScore {
-                label: Arc::clone(&self.label_names[c]),
-                probability,
+            .map(|(_, c)| LabelScore {
+                label: Arc::clone(&self.label_names[c as usize]),
+                probability: probabilities[c as usize],
             })
             .collect()
     }
@@ -491,6 +495,13 @@ impl Model {
             })
             .collect()
     }
+}
+
+/// An integer that orders like [`f64::total_cmp`] orders the float (the transform the standard
+/// library documents for it: flip the magnitude bits of negative numbers).
+fn total_order_key(x: f64) -> i64 {
+    let bits = x.to_bits() as i64;
+    bits ^ (((bits >> 63) as u64) >> 1) as i64
 }
 
 fn argmax(values: &[f64]) -> usize {
