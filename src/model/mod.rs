@@ -392,16 +392,17 @@ impl Model {
     pub fn classify(&self, text: &str, options: ClassifyOptions) -> Classification {
         let scored = self.score_text(text);
         let mut tag_ids = self.threshold_tags(&scored);
-        // Only texts with a line break can have several paragraphs.
-        let spans = if text.contains('\n') {
+        // Paragraphs matter only for a text with several of them, and only when they can add
+        // tags or were asked for; a cheap scan rules out most texts before they are split.
+        let spans = if (options.paragraphs || self.settings.paragraph_tags)
+            && may_have_several_paragraphs(text)
+        {
             paragraph_spans(text)
         } else {
-            vec![(0, text.len())]
+            Vec::new()
         };
-        let need_paragraphs =
-            spans.len() > 1 && (options.paragraphs || self.settings.paragraph_tags);
         let mut paragraphs = Vec::new();
-        if need_paragraphs {
+        if spans.len() > 1 {
             for span in spans {
                 let part = self.score_text(&text[span.0..span.1]);
                 if self.settings.paragraph_tags
@@ -514,6 +515,29 @@ fn argmax(values: &[f64]) -> usize {
     best
 }
 
+/// False only when `text` certainly has at most one paragraph: no line after a line break is blank
+/// (made of ASCII whitespace only). Lines with other characters right after their leading blanks
+/// count as possibly blank when those are not ASCII, so that Unicode whitespace is left to
+/// [`paragraph_spans`].
+fn may_have_several_paragraphs(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    // Bounded: every pass moves `i` past one more line break.
+    while let Some(offset) = bytes[i..].iter().position(|&b| b == b'\n') {
+        let mut j = i + offset + 1;
+        while j < bytes.len() && matches!(bytes[j], b' ' | b'\t' | b'\r' | 0x0b | 0x0c) {
+            j += 1;
+        }
+        match bytes.get(j) {
+            // Blanks up to the end: trailing blank lines end the last paragraph.
+            None => return false,
+            Some(&b) if b == b'\n' || b >= 0x80 => return true,
+            Some(_) => i = j,
+        }
+    }
+    false
+}
+
 /// Byte spans of the paragraphs of `text`: runs of non-blank lines separated by blank lines.
 /// Leading and trailing whitespace of each paragraph is excluded from its span.
 pub fn paragraph_spans(text: &str) -> Vec<(usize, usize)> {
@@ -551,15 +575,35 @@ mod tests {
     #[test]
     fn paragraphs_split_on_blank_lines_with_exact_offsets() {
         let text = "  First line\nstill first.\n\n \nSecond one.\n";
-        // Only texts with a line break can have several paragraphs.
-        let spans = if text.contains('\n') {
-            paragraph_spans(text)
-        } else {
-            vec![(0, text.len())]
-        };
+        assert!(may_have_several_paragraphs(text));
+        let spans = paragraph_spans(text);
         assert_eq!(spans.len(), 2);
         assert_eq!(&text[spans[0].0..spans[0].1], "First line\nstill first.");
         assert_eq!(&text[spans[1].0..spans[1].1], "Second one.");
         assert!(paragraph_spans(" \n\n").is_empty());
+    }
+
+    #[test]
+    fn the_quick_paragraph_scan_never_misses_a_second_paragraph() {
+        // Every text of up to 6 characters from an alphabet of letters, ASCII and Unicode blanks
+        // and line breaks.
+        let alphabet = ['a', ' ', '\n', '\r', '\t', '\u{3000}', '\u{85}'];
+        let mut text = String::new();
+        for length in 0..=6u32 {
+            for mut code in 0..alphabet.len().pow(length) {
+                text.clear();
+                for _ in 0..length {
+                    text.push(alphabet[code % alphabet.len()]);
+                    code /= alphabet.len();
+                }
+                if paragraph_spans(&text).len() > 1 {
+                    assert!(may_have_several_paragraphs(&text), "{text:?}");
+                }
+            }
+        }
+        assert!(!may_have_several_paragraphs(
+            "one\n    indented line\nand more\n"
+        ));
+        assert!(!may_have_several_paragraphs("no line break"));
     }
 }

@@ -46,7 +46,15 @@ impl<'a> Tokenizer<'a> {
     pub fn next_into(&mut self, out: &mut String) -> bool {
         out.clear();
         // Skip separators.
+        let bytes = self.text.as_bytes();
         let mut i = self.position;
+        // ASCII separators (spaces, punctuation) are skipped a byte at a time, without decoding.
+        while bytes
+            .get(i)
+            .is_some_and(|b| b.is_ascii() && !b.is_ascii_alphanumeric())
+        {
+            i += 1;
+        }
         let first = loop {
             match self.char_at(i) {
                 None => {
@@ -57,7 +65,7 @@ impl<'a> Tokenizer<'a> {
                 Some(c) => i += c.len_utf8(),
             }
         };
-        if is_ideograph(first) {
+        if !first.is_ascii() && is_ideograph(first) {
             out.push(first);
             self.position = i + first.len_utf8();
             return true;
@@ -67,6 +75,21 @@ impl<'a> Tokenizer<'a> {
         let mut j = i + first.len_utf8();
         let mut end = j;
         while let Some(c) = self.char_at(j) {
+            if c.is_ascii_alphanumeric() {
+                // The common case, a run of ASCII letters and digits: copied and lower-cased as
+                // one slice instead of character by character.
+                let run = bytes[j..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_alphanumeric())
+                    .count();
+                let from = out.len();
+                out.push_str(&self.text[j..j + run]);
+                out[from..].make_ascii_lowercase();
+                previous = char::from(bytes[j + run - 1]);
+                j += run;
+                end = j;
+                continue;
+            }
             if c.is_alphanumeric() && !is_ideograph(c) {
                 push_lower(out, c);
                 previous = c;
