@@ -285,8 +285,8 @@ fn train(args: TrainArgs) -> CliResult {
     }
     if let Some(cv) = &model.metadata().cv {
         eprintln!(
-            "  {}-fold cross-validation: accuracy {:.4}, macro-F1 {:.4}, tag micro-F1 {:.4}, ECE {:.4} (alpha {})",
-            cv.folds, cv.accuracy, cv.macro_f1, cv.tag_micro_f1, cv.ece, cv.alpha
+            "  {}-fold cross-validation: accuracy {:.4}, macro-F1 {:.4}, tag micro-F1 {:.4}, tag macro-F1 {:.4}, ECE {:.4} (alpha {})",
+            cv.folds, cv.accuracy, cv.macro_f1, cv.tag_micro_f1, cv.tag_macro_f1, cv.ece, cv.alpha
         );
     }
     if let Some(held_out) = held_out {

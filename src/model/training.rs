@@ -49,8 +49,13 @@ pub struct CvMetrics {
     pub accuracy: f64,
     /// Macro-averaged F1 of the top label against the dominant (first) label.
     pub macro_f1: f64,
-    /// Micro-averaged F1 of the tags against all labels.
+    /// Micro-averaged F1 of the tags against all labels, with cross-fitted thresholds (each fold
+    /// tagged with thresholds fitted on the other folds' held-out scores).
     pub tag_micro_f1: f64,
+    /// Macro-averaged F1 of the tags over the labels, cross-fitted like `tag_micro_f1` (absent
+    /// from models written before it was measured).
+    #[serde(default)]
+    pub tag_macro_f1: f64,
     /// Expected calibration error of the top-1 probability, after calibration.
     pub ece: f64,
 }
@@ -456,6 +461,50 @@ fn tag_micro_f1(
     f1(tp, fp, fn_)
 }
 
+/// Micro- and macro-averaged tag F1 with thresholds *cross-fitted*: each fold's documents are tagged
+/// with thresholds fitted on the other folds' held-out scores only, so the figures are not inflated
+/// by thresholds chosen on the very scores they are judged on. The macro average is over the labels
+/// with at least one gold or predicted tag.
+fn cross_fitted_tag_f1(
+    top_label: &[usize],
+    ovr: &[Vec<f64>],
+    documents: &[Document],
+    n_labels: usize,
+    folds: usize,
+) -> (f64, f64) {
+    // Per label: (true positives, false positives, false negatives).
+    let mut tally = vec![(0usize, 0usize, 0usize); n_labels];
+    for f in 0..folds {
+        let thresholds = fit_thresholds_on(top_label, ovr, documents, n_labels, &|i| {
+            fold_of(i, folds) != f
+        });
+        for (i, d) in documents.iter().enumerate() {
+            if fold_of(i, folds) != f {
+                continue;
+            }
+            for (c, &threshold) in thresholds.iter().enumerate() {
+                let predicted = top_label[i] == c || ovr[i][c] >= threshold;
+                match (predicted, d.labels.contains(&(c as u32))) {
+                    (true, true) => tally[c].0 += 1,
+                    (true, false) => tally[c].1 += 1,
+                    (false, true) => tally[c].2 += 1,
+                    (false, false) => {}
+                }
+            }
+        }
+    }
+    let (tp, fp, fn_) = tally
+        .iter()
+        .fold((0, 0, 0), |a, t| (a.0 + t.0, a.1 + t.1, a.2 + t.2));
+    let present: Vec<f64> = tally
+        .iter()
+        .filter(|(tp, fp, fn_)| tp + fp + fn_ > 0)
+        .map(|&(tp, fp, fn_)| f1(tp, fp, fn_))
+        .collect();
+    let macro_f1 = present.iter().sum::<f64>() / present.len().max(1) as f64;
+    (f1(tp, fp, fn_), macro_f1)
+}
+
 fn f1(tp: usize, fp: usize, fn_: usize) -> f64 {
     if tp == 0 {
         return 0.0;
@@ -468,7 +517,11 @@ const MIN_POSITIVES_FOR_OWN_THRESHOLD: usize = 5;
 
 /// A label whose best held-out tag F1 is below this gets the fallback threshold: its scores do not
 /// separate it well enough for an F1-optimal threshold.
-const MIN_TAG_F1: f64 = 0.3;
+const MIN_TAG_F1: f64 = 0.1;
+
+/// The fallback threshold never goes below these one-vs-rest log-odds (even odds): a label is not
+/// tagged on a text its own model finds less likely to have it than not.
+const FALLBACK_FLOOR: f64 = 0.0;
 
 /// How far above the highest held-out negative score the fallback threshold of an untrusted label
 /// lies, in log-odds.
@@ -514,6 +567,23 @@ fn best_threshold(points: &mut [(f64, bool, bool)]) -> (f64, f64) {
     (best.1, best.0)
 }
 
+/// The threshold of a label whose own F1-optimal threshold cannot be trusted, from the highest
+/// held-out score of a text without it and the lowest of a text with it (infinite when there is
+/// none): the lower of FBR (just above every negative) and the lowest positive, but not below
+/// [`FALLBACK_FLOOR`]; [`NEVER_TAG`] when neither rule gives a finite threshold.
+fn fallback_threshold(above_every_negative: f64, lowest_positive: f64) -> f64 {
+    let fbr = if above_every_negative.is_finite() {
+        above_every_negative + FALLBACK_MARGIN
+    } else {
+        NEVER_TAG
+    };
+    if lowest_positive.is_finite() {
+        fbr.min(lowest_positive.max(FALLBACK_FLOOR))
+    } else {
+        fbr
+    }
+}
+
 /// The `(score, gold, forced)` points of label `c`: its held-out one-vs-rest log-odds on every
 /// document, whether the document has the label, and whether the label is its top label.
 fn label_points(
@@ -521,12 +591,19 @@ fn label_points(
     top_label: &[usize],
     ovr: &[Vec<f64>],
     documents: &[Document],
+    member: &dyn Fn(usize) -> bool,
 ) -> Vec<(f64, bool, bool)> {
     documents
         .iter()
         .enumerate()
+        .filter(|&(i, _)| member(i))
         .map(|(i, d)| (ovr[i][c], d.labels.contains(&(c as u32)), top_label[i] == c))
         .collect()
+}
+
+/// Every document.
+fn all(_: usize) -> bool {
+    true
 }
 
 /// The shared threshold (best pooled F1 over all labels), for labels trained later.
@@ -537,7 +614,7 @@ fn pooled_threshold(
     n_labels: usize,
 ) -> f64 {
     let mut pooled: Vec<(f64, bool, bool)> = (0..n_labels)
-        .flat_map(|c| label_points(c, top_label, ovr, documents))
+        .flat_map(|c| label_points(c, top_label, ovr, documents, &all))
         .collect();
     best_threshold(&mut pooled).0
 }
@@ -549,21 +626,35 @@ fn fit_thresholds(
     documents: &[Document],
     n_labels: usize,
 ) -> Vec<f64> {
+    fit_thresholds_on(top_label, ovr, documents, n_labels, &all)
+}
+
+/// [`fit_thresholds`] on the documents for which `member` is true.
+fn fit_thresholds_on(
+    top_label: &[usize],
+    ovr: &[Vec<f64>],
+    documents: &[Document],
+    n_labels: usize,
+    member: &dyn Fn(usize) -> bool,
+) -> Vec<f64> {
     (0..n_labels)
         .map(|c| {
-            let mut points = label_points(c, top_label, ovr, documents);
-            // Labels whose threshold cannot be trusted are tagged beside another label only when
-            // they score above every held-out text without them (Yang's SCut.FBR fallback).
+            let mut points = label_points(c, top_label, ovr, documents, member);
+            // Labels whose threshold cannot be trusted are tagged beside another label when they
+            // score above every held-out text without them (Yang's SCut.FBR fallback), or as high
+            // as their lowest-scoring held-out text with them, if that is at least even odds —
+            // whichever is lower. (The second rule recovers rare labels that FBR never tags.)
             let above_every_negative = points
                 .iter()
                 .filter(|p| !p.1)
                 .map(|p| p.0)
                 .fold(f64::NEG_INFINITY, f64::max);
-            let fallback = if above_every_negative.is_finite() {
-                above_every_negative + FALLBACK_MARGIN
-            } else {
-                NEVER_TAG
-            };
+            let lowest_positive = points
+                .iter()
+                .filter(|p| p.1)
+                .map(|p| p.0)
+                .fold(f64::INFINITY, f64::min);
+            let fallback = fallback_threshold(above_every_negative, lowest_positive);
             if points.iter().filter(|p| p.1).count() < MIN_POSITIVES_FOR_OWN_THRESHOLD {
                 return fallback;
             }
@@ -625,7 +716,13 @@ fn fit_calibration(
     let default_threshold = pooled_threshold(&top_label, &held_out.ovr, documents, n_labels);
 
     let accuracy = top_accuracy(&held_out.top, documents);
-    let tag_micro_f1 = tag_micro_f1(&top_label, &held_out.ovr, documents, &thresholds);
+    let (tag_micro_f1, tag_macro_f1) = cross_fitted_tag_f1(
+        &top_label,
+        &held_out.ovr,
+        documents,
+        n_labels,
+        settings.folds,
+    );
     let confidences: Vec<(f64, bool)> = documents
         .iter()
         .zip(&held_out.top)
@@ -667,6 +764,7 @@ fn fit_calibration(
             accuracy,
             macro_f1,
             tag_micro_f1,
+            tag_macro_f1,
             ece,
         },
     )
@@ -687,6 +785,28 @@ mod tests {
         let (t, f1) = best_threshold(&mut points);
         assert!(t > -1.0 && t < 2.0, "{t}");
         assert_eq!(f1, 1.0);
+    }
+
+    #[test]
+    fn fallback_threshold_is_the_lower_rule_above_even_odds() {
+        // FBR is lower: just above the highest negative.
+        assert_eq!(fallback_threshold(1.0, 4.0), 1.0 + FALLBACK_MARGIN);
+        // The lowest positive is lower than FBR.
+        assert_eq!(fallback_threshold(6.0, 2.5), 2.5);
+        // ... but never below even odds.
+        assert_eq!(fallback_threshold(6.0, -3.0), FALLBACK_FLOOR);
+        // No negative held out: the positive rule alone.
+        assert_eq!(fallback_threshold(f64::NEG_INFINITY, 3.0), 3.0);
+        // No positive held out: FBR alone.
+        assert_eq!(
+            fallback_threshold(2.0, f64::INFINITY),
+            2.0 + FALLBACK_MARGIN
+        );
+        // Neither: never tagged.
+        assert_eq!(
+            fallback_threshold(f64::NEG_INFINITY, f64::INFINITY),
+            NEVER_TAG
+        );
     }
 
     #[test]
