@@ -115,7 +115,7 @@ const DENSE_MIN_LABELS: usize = 16;
 
 /// A row is stored densely when it has corrections for at least one label in this many: a sparse
 /// row costs a scattered load and store per correction, a dense one a vectorised pass over all
-/// labels. (On ModApte-90, 80% of a short document's corrections are in such rows: numbers, "pct",
+/// labels. (On ModApte-90, most of a short document's corrections are in such rows: numbers, "pct",
 /// "mln", "year"… are counted under nearly every label.)
 const DENSE_ROW_SHARE: usize = 4;
 
