@@ -516,9 +516,9 @@ fn argmax(values: &[f64]) -> usize {
 }
 
 /// False only when `text` certainly has at most one paragraph: no line after a line break is blank
-/// (made of ASCII whitespace only). Lines with other characters right after their leading blanks
-/// count as possibly blank when those are not ASCII, so that Unicode whitespace is left to
-/// [`paragraph_spans`].
+/// (made of ASCII whitespace only) before another line. A line whose first character after its
+/// ASCII blanks is not ASCII counts as possibly blank, so that Unicode whitespace is left to
+/// [`paragraph_spans`], which decides exactly.
 fn may_have_several_paragraphs(text: &str) -> bool {
     let bytes = text.as_bytes();
     let mut i = 0;
