@@ -65,7 +65,7 @@ impl<'a> Tokenizer<'a> {
                 Some(c) => i += c.len_utf8(),
             }
         };
-        if !first.is_ascii() && is_ideograph(first) {
+        if is_ideograph(first) {
             out.push(first);
             self.position = i + first.len_utf8();
             return true;
