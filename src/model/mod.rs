@@ -365,22 +365,10 @@ impl Model {
     }
 
     fn label_scores(&self, probabilities: &[f64], top_k: usize) -> Vec<LabelScore> {
-        // Sorted as plain integers, best first, ties by label index: (Reverse(key), label) where
-        // the key orders like `f64::total_cmp`.
-        let mut order: Vec<(Reverse<i64>, u32)> = probabilities
-            .iter()
-            .zip(0u32..)
-            .map(|(p, c)| (Reverse(total_order_key(*p)), c))
-            .collect();
-        if top_k > 0 && top_k < order.len() {
-            // Only the best k are returned: partition, then sort just those.
-            order.select_nth_unstable(top_k - 1);
-            order.truncate(top_k);
-        }
-        order.sort_unstable();
+        let order = descending_order(probabilities, top_k);
         order
             .into_iter()
-            .map(|(_, c)| LabelScore {
+            .map(|c| LabelScore {
                 label: Arc::clone(&self.label_names[c as usize]),
                 probability: probabilities[c as usize],
             })
@@ -498,6 +486,54 @@ impl Model {
     }
 }
 
+/// Label indices ordered by probability, best first, ties by index; only the best `top_k` when
+/// `0 < top_k < len`.
+///
+/// Probabilities lie in [0, 1], whose bit patterns order like the values and leave the top two
+/// bits zero, so each label packs into one `u64`: the reversed probability bits shifted left, with
+/// the label index in the low bits that the shift frees. Sorting those plain integers is much
+/// faster than sorting pairs. The shift drops the lowest mantissa bits, so two probabilities equal
+/// in all the kept bits sort by index; one insertion pass over the result then restores the exact
+/// order (it moves nothing unless such near-ties exist). Anything else (NaN, more labels than the
+/// free bits can number) takes the general path.
+fn descending_order(probabilities: &[f64], top_k: usize) -> Vec<u32> {
+    let n = probabilities.len();
+    let index_bits = usize::BITS - n.leading_zeros();
+    let packable = index_bits <= 20 && probabilities.iter().all(|p| (0.0..=1.0).contains(p));
+    let exact_key = |c: u32| Reverse(total_order_key(probabilities[c as usize]));
+    let mut order: Vec<u32> = if packable {
+        let mask = (1u64 << index_bits) - 1;
+        let mut packed: Vec<u64> = probabilities
+            .iter()
+            .zip(0u64..)
+            .map(|(p, c)| (!(p.to_bits() << 2) & !mask) | c)
+            .collect();
+        if top_k > 0 && top_k < n {
+            packed.select_nth_unstable(top_k - 1);
+            packed.truncate(top_k);
+        }
+        packed.sort_unstable();
+        packed.into_iter().map(|k| (k & mask) as u32).collect()
+    } else {
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        if top_k > 0 && top_k < n {
+            order.select_nth_unstable_by_key(top_k - 1, |&c| (exact_key(c), c));
+            order.truncate(top_k);
+        }
+        order.sort_unstable_by_key(|&c| (exact_key(c), c));
+        order
+    };
+    // Insertion pass on the exact key: linear when the order is already exact.
+    for i in 1..order.len() {
+        let mut j = i;
+        while j > 0 && (exact_key(order[j]), order[j]) < (exact_key(order[j - 1]), order[j - 1]) {
+            order.swap(j, j - 1);
+            j -= 1;
+        }
+    }
+    order
+}
+
 /// An integer that orders like [`f64::total_cmp`] orders the float (the transform the standard
 /// library documents for it: flip the magnitude bits of negative numbers).
 fn total_order_key(x: f64) -> i64 {
@@ -605,5 +641,53 @@ mod tests {
             "one\n    indented line\nand more\n"
         ));
         assert!(!may_have_several_paragraphs("no line break"));
+    }
+
+    /// The reference order: exact probability, best first, ties by label index.
+    fn reference_order(probabilities: &[f64], top_k: usize) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..probabilities.len() as u32).collect();
+        order.sort_by(|&a, &b| {
+            probabilities[b as usize]
+                .total_cmp(&probabilities[a as usize])
+                .then(a.cmp(&b))
+        });
+        if top_k > 0 {
+            order.truncate(top_k);
+        }
+        order
+    }
+
+    #[test]
+    fn descending_order_is_exact_with_ties_near_ties_and_top_k() {
+        // Exact ties, values that differ only in the mantissa bits the packing drops, zeros, ones,
+        // subnormals, and enough labels that the index needs several bits.
+        let base = 0.123_456_789_f64;
+        let next = f64::from_bits(base.to_bits() + 1);
+        let mut probabilities = vec![0.0, base, next, base, 1.0, 5e-324, 1e-300, next, 0.0];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..300 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            probabilities.push(match state % 4 {
+                0 => base,
+                1 => f64::from_bits(base.to_bits() + state % 64),
+                _ => (state >> 11) as f64 / (1u64 << 53) as f64,
+            });
+        }
+        for n in [0, 1, 2, 9, 90, probabilities.len()] {
+            let slice = &probabilities[..n];
+            for top_k in [0, 1, 3, n] {
+                assert_eq!(
+                    descending_order(slice, top_k),
+                    reference_order(slice, top_k),
+                    "n={n} top_k={top_k}"
+                );
+            }
+        }
+        // Outside [0, 1] (never a probability, but never a wrong order either): the general path.
+        let odd = [0.5, f64::NAN, 2.0, -1.0, 0.5];
+        assert_eq!(descending_order(&odd, 0), reference_order(&odd, 0));
+        assert_eq!(descending_order(&odd, 2), reference_order(&odd, 2));
     }
 }

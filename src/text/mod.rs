@@ -174,6 +174,15 @@ mod tests {
     }
 
     #[test]
+    fn ascii_capitals_inside_words_are_lower_cased() {
+        let a = Analyzer::new(plain());
+        assert_eq!(
+            a.terms("NATO allies met McDonald's CEO in G7-talks, x86ARM"),
+            vec!["nato", "allies", "met", "mcdonald", "ceo", "in", "g7", "talks", "x86arm"]
+        );
+    }
+
+    #[test]
     fn cjk_ideographs_become_single_character_terms() {
         let a = Analyzer::new(plain());
         assert_eq!(a.terms("東京 tokyo"), vec!["東", "京", "tokyo"]);

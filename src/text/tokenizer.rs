@@ -11,6 +11,20 @@ pub struct Tokenizer<'a> {
     position: usize,
 }
 
+/// For each byte: its lower-case form when it is an ASCII letter or digit, else 0.
+static ASCII_WORD_BYTE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 128 {
+        let byte = b as u8;
+        if byte.is_ascii_alphanumeric() {
+            table[b] = byte.to_ascii_lowercase();
+        }
+        b += 1;
+    }
+    table
+};
+
 fn is_apostrophe(c: char) -> bool {
     matches!(c, '\'' | '\u{2019}' | '\u{02BC}')
 }
@@ -76,18 +90,20 @@ impl<'a> Tokenizer<'a> {
         let mut end = j;
         while let Some(c) = self.char_at(j) {
             if c.is_ascii_alphanumeric() {
-                // The common case, a run of ASCII letters and digits: copied and lower-cased as
-                // one slice instead of character by character.
-                let run = bytes[j..]
-                    .iter()
-                    .take_while(|b| b.is_ascii_alphanumeric())
-                    .count();
-                let from = out.len();
-                out.push_str(&self.text[j..j + run]);
-                out[from..].make_ascii_lowercase();
-                previous = char::from(bytes[j + run - 1]);
-                j += run;
-                end = j;
+                // The common case, a run of ASCII letters and digits: one table lookup per byte
+                // both tests and lower-cases it (no per-run copy call, whose length dispatch
+                // mispredicts on short words).
+                let mut k = j;
+                while let Some(&lower) = bytes.get(k).map(|&b| &ASCII_WORD_BYTE[usize::from(b)]) {
+                    if lower == 0 {
+                        break;
+                    }
+                    out.push(char::from(lower));
+                    k += 1;
+                }
+                previous = char::from(bytes[k - 1]);
+                j = k;
+                end = k;
                 continue;
             }
             if c.is_alphanumeric() && !is_ideograph(c) {
