@@ -39,7 +39,16 @@ pub type SparseVector = Vec<(u32, f64)>;
 pub fn term_frequencies(analyzer: &Analyzer, vocabulary: &Vocabulary, text: &str) -> SparseVector {
     let mut keys: Vec<TermKey> = Vec::with_capacity(text.len() / 6 + 1);
     analyzer.for_each_term_key(text, |key, _| keys.push(key));
-    let mut ids: Vec<u32> = keys.iter().filter_map(|&key| vocabulary.get(key)).collect();
+    // Every id is written and only known ones are kept (the count advances by 0 or 1), so the
+    // loop has no branch on whether a term is known, which no predictor can guess.
+    let mut ids: Vec<u32> = vec![0; keys.len()];
+    let mut known = 0;
+    for &key in &keys {
+        let id = vocabulary.get(key);
+        ids[known] = id.unwrap_or_default();
+        known += usize::from(id.is_some());
+    }
+    ids.truncate(known);
     sparse_counts(&mut ids)
 }
 
@@ -47,13 +56,17 @@ pub fn term_frequencies(analyzer: &Analyzer, vocabulary: &Vocabulary, text: &str
 /// frequencies; `ids` is left sorted.
 pub fn sparse_counts(ids: &mut [u32]) -> SparseVector {
     ids.sort_unstable();
-    let mut out: SparseVector = Vec::with_capacity(ids.len());
-    for &id in ids.iter() {
-        match out.last_mut() {
-            Some((last, count)) if *last == id => *count += 1.0,
-            _ => out.push((id, 1.0)),
-        }
+    // Without a branch on whether an id repeats the previous one: each id moves the write
+    // position by 0 (a repeat) or 1 (a new id) and adds one to the count there.
+    let mut out: SparseVector = vec![(0, 0.0); ids.len()];
+    let mut distinct = 0;
+    for (i, &id) in ids.iter().enumerate() {
+        distinct += usize::from(i == 0 || ids[i - 1] != id);
+        let entry = &mut out[distinct - 1];
+        entry.0 = id;
+        entry.1 += 1.0;
     }
+    out.truncate(distinct);
     out
 }
 
