@@ -11,7 +11,9 @@ use serde::Serialize;
 use crate::data::{read_all, LabeledText};
 use crate::eval::{cross_validate, evaluate, Report};
 use crate::model::features::Transforms;
-use crate::model::{Classification, ClassifyOptions, Example, Model, ModelSettings, NbKind};
+use crate::model::{
+    Classification, ClassifyOptions, Example, Model, ModelSettings, NbKind, Smoothing,
+};
 use crate::store::{encode_model, load_model_path, write_atomically, ModelStore};
 use crate::text::{NumberMode, Stemming};
 
@@ -55,6 +57,15 @@ pub enum KindArg {
     OneVsRest,
 }
 
+/// Smoothing of the tag (one-vs-rest) weights on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SmoothingArg {
+    /// The same pseudo-count α for every term.
+    Lidstone,
+    /// Pseudo-counts proportional to each term's share of all term weight (Dirichlet prior).
+    Dirichlet,
+}
+
 /// Number handling on the command line.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum NumbersArg {
@@ -75,6 +86,9 @@ pub struct SettingsArgs {
     /// Smoothing α; with --alpha-grid, only the fallback.
     #[arg(long, default_value_t = 0.1)]
     pub alpha: f64,
+    /// Smoothing of the one-vs-rest weights that decide tags.
+    #[arg(long, value_enum, default_value = "lidstone")]
+    pub tag_smoothing: SmoothingArg,
     /// Candidate α values chosen from by internal cross-validation (comma-separated; "none" keeps --alpha).
     #[arg(long, default_value = "0.001,0.003,0.01,0.03,0.1,0.3,1")]
     pub alpha_grid: String,
@@ -213,6 +227,10 @@ fn settings_from(args: &SettingsArgs) -> Result<ModelSettings, String> {
             KindArg::OneVsRest => NbKind::OneVsRest,
         },
         alpha: args.alpha,
+        tag_smoothing: match args.tag_smoothing {
+            SmoothingArg::Lidstone => Smoothing::Lidstone,
+            SmoothingArg::Dirichlet => Smoothing::Dirichlet,
+        },
         folds: args.folds,
         transforms: Transforms {
             sublinear_tf: !args.no_sublinear_tf,

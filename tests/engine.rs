@@ -7,7 +7,7 @@ use linfa::prelude::*;
 use linfa_bayes::{MultinomialNb, NaiveBayes};
 use ndarray::{Array1, Array2};
 use topicd::model::features::{term_frequencies, Transforms};
-use topicd::model::{ClassifyOptions, Example, Model, ModelSettings, NbKind};
+use topicd::model::{ClassifyOptions, Example, Model, ModelSettings, NbKind, Smoothing};
 use topicd::store::{decode_model, encode_model, ModelStore};
 use topicd::text::{AnalyzerSettings, NumberMode, Stemming};
 
@@ -23,6 +23,7 @@ fn plain_multinomial(alpha: f64) -> ModelSettings {
         kind: NbKind::Multinomial,
         alpha,
         tag_alpha: alpha,
+        tag_smoothing: Smoothing::Lidstone,
         alpha_grid: Vec::new(),
         transforms: Transforms::NONE,
         weight_norm: false,

@@ -23,7 +23,7 @@ use crate::text::{Analyzer, AnalyzerSettings};
 use counts::Counts;
 use features::{term_frequencies, Transforms};
 pub use training::{CvMetrics, TrainError};
-pub use weights::NbKind;
+pub use weights::{NbKind, Smoothing};
 use weights::{RawScores, Weights};
 
 /// One labeled training example.
@@ -47,6 +47,9 @@ pub struct ModelSettings {
     pub alpha: f64,
     /// Smoothing α of the one-vs-rest (tag) weights; chosen from `alpha_grid` like `alpha`.
     pub tag_alpha: f64,
+    /// Smoothing of the one-vs-rest (tag) weights (absent from older model files: Lidstone).
+    #[serde(default)]
+    pub tag_smoothing: Smoothing,
     /// Candidate values of α chosen from by cross-validation (empty: keep `alpha` and `tag_alpha`).
     pub alpha_grid: Vec<f64>,
     /// Per-document term weight transforms.
@@ -70,6 +73,7 @@ impl Default for ModelSettings {
             kind: NbKind::Complement,
             alpha: 0.1,
             tag_alpha: 0.1,
+            tag_smoothing: Smoothing::Lidstone,
             alpha_grid: vec![0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0],
             transforms: Transforms {
                 sublinear_tf: true,
@@ -96,6 +100,9 @@ impl ModelSettings {
             format!("alpha={}", self.alpha),
             format!("tag-alpha={}", self.tag_alpha),
         ];
+        if self.tag_smoothing == Smoothing::Dirichlet {
+            parts.push("tag-smoothing=dirichlet".into());
+        }
         if self.transforms.sublinear_tf {
             parts.push("tf=log".into());
         }

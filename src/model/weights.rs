@@ -49,6 +49,20 @@ pub enum NbKind {
     OneVsRest,
 }
 
+/// How the term probabilities of a label (and of its complement) are smoothed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Smoothing {
+    /// Lidstone: the same pseudo-count α for every term, `θ_tc = (n_tc + α) / (N_c + αV)`.
+    #[default]
+    Lidstone,
+    /// Dirichlet prior with the collection model as its mean (Zhai & Lafferty 2001): term `t` gets
+    /// the pseudo-count `αV · T_t / W` (its share of all term weight), so the pseudo-counts still
+    /// add up to `αV` but follow how common the term is. A term with no weight (possible only
+    /// inside a cross-validation fold) gets `α`.
+    Dirichlet,
+}
+
 /// One family of weights in separable-plus-sparse form (see the module docs); its sparse
 /// corrections `δ` live in the [`Weights`] rows it shares with the other family.
 #[derive(Debug, Clone)]
@@ -172,11 +186,33 @@ struct Built {
 }
 
 /// One family's separable part and its corrections, row by row (rows as in `counts`).
-fn build(counts: &Counts, alpha: f64, family: Family, bias: Vec<f64>) -> Built {
+fn build(
+    counts: &Counts,
+    alpha: f64,
+    smoothing: Smoothing,
+    family: Family,
+    bias: Vec<f64>,
+) -> Built {
     let n_terms = counts.vocabulary.len();
     let n_labels = counts.labels.len();
     let v = n_terms as f64;
     let ln_alpha = alpha.ln();
+    // Per term: the pseudo-count `a_t` and its logarithm (for Lidstone, α for every term).
+    let pseudo: Vec<(f64, f64)> = match smoothing {
+        Smoothing::Lidstone => vec![(alpha, ln_alpha); n_terms],
+        Smoothing::Dirichlet => counts
+            .term_weight
+            .iter()
+            .map(|&t| {
+                let a = if t > 0.0 && counts.total_weight > 0.0 {
+                    alpha * v * t / counts.total_weight
+                } else {
+                    alpha
+                };
+                (a, a.ln())
+            })
+            .collect(),
+    };
     let in_den: Vec<f64> = counts
         .label_weight
         .iter()
@@ -187,27 +223,29 @@ fn build(counts: &Counts, alpha: f64, family: Family, bias: Vec<f64>) -> Built {
         .iter()
         .map(|w| ((counts.total_weight - w).max(0.0) + alpha * v).ln())
         .collect();
-    // ln(T_t + α): the complement's numerator for a term not counted under the label.
+    // ln(T_t + a_t): the complement's numerator for a term not counted under the label.
     let term_out: Vec<f64> = counts
         .term_weight
         .iter()
-        .map(|t| (t.max(0.0) + alpha).ln())
+        .zip(&pseudo)
+        .map(|(t, (a, _))| (t.max(0.0) + a).ln())
         .collect();
 
     let mut row_start = Vec::with_capacity(n_terms + 1);
     let mut entries = Vec::new();
-    // Raw corrections first: δ_in = ln(n + α) − ln α, δ_out = ln(T − n + α) − ln(T + α).
+    // Raw corrections first: δ_in = ln(n + a) − ln a, δ_out = ln(T − n + a) − ln(T + a).
     row_start.push(0u32);
     let rows = counts
         .term_label_weight
         .iter()
         .zip(&counts.term_weight)
-        .zip(&term_out);
-    for ((row, &total), &ln_total) in rows {
+        .zip(&term_out)
+        .zip(&pseudo);
+    for (((row, &total), &ln_total), &(a, ln_a)) in rows {
         for &(c, n) in row {
             let n = n.max(0.0);
-            let delta_in = (n + alpha).ln() - ln_alpha;
-            let delta_out = ((total - n).max(0.0) + alpha).ln() - ln_total;
+            let delta_in = (n + a).ln() - ln_a;
+            let delta_out = ((total - n).max(0.0) + a).ln() - ln_total;
             let delta = match family {
                 Family::In => delta_in,
                 Family::NegatedOut { .. } => -delta_out,
@@ -218,7 +256,27 @@ fn build(counts: &Counts, alpha: f64, family: Family, bias: Vec<f64>) -> Built {
         row_start.push(entries.len() as u32);
     }
 
+    // The term part: ln(T_t + a_t) (complement), and for Dirichlet smoothing, where the pseudo-count
+    // of the in-label probability depends on the term, ln a_t (multinomial) or ln a_t − ln(T_t + a_t)
+    // (log-odds) with a label scale of +1.
+    let mut term_base = term_out.clone();
+    let dirichlet = smoothing == Smoothing::Dirichlet;
     let (mut label_base, mut label_scale): (Vec<f64>, Vec<f64>) = match family {
+        Family::In if dirichlet => {
+            term_base = pseudo.iter().map(|&(_, ln_a)| ln_a).collect();
+            (in_den.iter().map(|d| -d).collect(), vec![1.0; n_labels])
+        }
+        Family::LogOdds if dirichlet => {
+            term_base = pseudo
+                .iter()
+                .zip(&term_out)
+                .map(|(&(_, ln_a), o)| ln_a - o)
+                .collect();
+            (
+                in_den.iter().zip(&out_den).map(|(i, o)| o - i).collect(),
+                vec![1.0; n_labels],
+            )
+        }
         Family::In => (
             in_den.iter().map(|d| ln_alpha - d).collect(),
             vec![0.0; n_labels],
@@ -260,15 +318,16 @@ fn build(counts: &Counts, alpha: f64, family: Family, bias: Vec<f64>) -> Built {
             label_base: Array1::from(label_base),
             label_scale: Array1::from(label_scale),
         },
-        term_base: term_out,
+        term_base,
         row_start,
         entries,
     }
 }
 
 impl Weights {
-    /// Computes the weights for `counts`: the top-label weights with smoothing `settings.alpha`, the
-    /// one-vs-rest weights with `settings.tag_alpha`.
+    /// Computes the weights for `counts`: the top-label weights with Lidstone smoothing
+    /// `settings.alpha`, the one-vs-rest weights with `settings.tag_smoothing` and
+    /// `settings.tag_alpha`.
     pub fn compute(counts: &Counts, settings: &ModelSettings) -> Self {
         let n_labels = counts.labels.len();
         let dense_min_row = if n_labels >= DENSE_MIN_LABELS {
@@ -296,11 +355,18 @@ impl Weights {
                     .iter()
                     .map(|d| (d.max(0.5) / label_total).ln())
                     .collect();
-                build(counts, settings.alpha, Family::In, prior)
+                build(
+                    counts,
+                    settings.alpha,
+                    Smoothing::Lidstone,
+                    Family::In,
+                    prior,
+                )
             }
             NbKind::Complement => build(
                 counts,
                 settings.alpha,
+                Smoothing::Lidstone,
                 Family::NegatedOut {
                     weight_norm: settings.weight_norm,
                 },
@@ -309,6 +375,7 @@ impl Weights {
             NbKind::OneVsRest => build(
                 counts,
                 settings.alpha,
+                Smoothing::Lidstone,
                 Family::LogOdds,
                 prior_log_odds(counts),
             ),
@@ -316,6 +383,7 @@ impl Weights {
         let ovr = build(
             counts,
             settings.tag_alpha,
+            settings.tag_smoothing,
             Family::LogOdds,
             prior_log_odds(counts),
         );
@@ -510,6 +578,47 @@ mod tests {
                 for c in 0..20 {
                     let w = all_sparse.top_weight(t, c);
                     assert_eq!(all_dense.top_weight(t, c).to_bits(), w.to_bits());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn dirichlet_tag_weights_match_the_direct_formula() {
+        let counts = counts_with_common_and_rare_terms();
+        let alpha = 0.3;
+        let settings = ModelSettings {
+            tag_alpha: alpha,
+            tag_smoothing: Smoothing::Dirichlet,
+            ..ModelSettings::default()
+        };
+        let n_terms = counts.vocabulary.len();
+        let v = n_terms as f64;
+        let total = counts.total_weight;
+        // The pseudo-counts follow the term weights and add up to αV, as Lidstone's do.
+        let pseudo = |t: usize| alpha * v * counts.term_weight[t] / total;
+        let sum: f64 = (0..n_terms).map(pseudo).sum();
+        assert!((sum - alpha * v).abs() < 1e-9, "{sum}");
+        for dense_min_row in [usize::MAX, 1] {
+            let weights = Weights::compute_with_dense_rows_from(&counts, &settings, dense_min_row);
+            for t in 0..n_terms {
+                // One unit of term t: the one-vs-rest score is the label's bias plus w(t, c).
+                let scores = weights.score(&vec![(t as u32, 1.0)]);
+                for c in 0..counts.labels.len() {
+                    let n = counts.term_label_weight[t]
+                        .iter()
+                        .find(|(l, _)| *l as usize == c)
+                        .map_or(0.0, |(_, n)| *n);
+                    let label = counts.label_weight[c];
+                    let theta_in = (n + pseudo(t)) / (label + alpha * v);
+                    let theta_out =
+                        (counts.term_weight[t] - n + pseudo(t)) / (total - label + alpha * v);
+                    let expected = theta_in.ln() - theta_out.ln();
+                    let got = scores.ovr[c] - weights.ovr.bias[c];
+                    assert!(
+                        (got - expected).abs() < 1e-9,
+                        "t={t} c={c}: {got} vs {expected}"
+                    );
                 }
             }
         }
