@@ -87,7 +87,7 @@ pub struct SettingsArgs {
     #[arg(long, default_value_t = 0.1)]
     pub alpha: f64,
     /// Smoothing of the one-vs-rest weights that decide tags.
-    #[arg(long, value_enum, default_value = "lidstone")]
+    #[arg(long, value_enum, default_value = "dirichlet")]
     pub tag_smoothing: SmoothingArg,
     /// Candidate α values chosen from by internal cross-validation (comma-separated; "none" keeps --alpha).
     #[arg(long, default_value = "0.001,0.003,0.01,0.03,0.1,0.3,1")]

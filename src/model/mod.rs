@@ -47,7 +47,8 @@ pub struct ModelSettings {
     pub alpha: f64,
     /// Smoothing α of the one-vs-rest (tag) weights; chosen from `alpha_grid` like `alpha`.
     pub tag_alpha: f64,
-    /// Smoothing of the one-vs-rest (tag) weights (absent from older model files: Lidstone).
+    /// Smoothing of the one-vs-rest (tag) weights. Dirichlet by default (chosen by
+    /// cross-validation); a model file written before this setting existed means Lidstone.
     #[serde(default)]
     pub tag_smoothing: Smoothing,
     /// Candidate values of α chosen from by cross-validation (empty: keep `alpha` and `tag_alpha`).
@@ -73,7 +74,7 @@ impl Default for ModelSettings {
             kind: NbKind::Complement,
             alpha: 0.1,
             tag_alpha: 0.1,
-            tag_smoothing: Smoothing::Lidstone,
+            tag_smoothing: Smoothing::Dirichlet,
             alpha_grid: vec![0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0],
             transforms: Transforms {
                 sublinear_tf: true,
@@ -100,9 +101,13 @@ impl ModelSettings {
             format!("alpha={}", self.alpha),
             format!("tag-alpha={}", self.tag_alpha),
         ];
-        if self.tag_smoothing == Smoothing::Dirichlet {
-            parts.push("tag-smoothing=dirichlet".into());
-        }
+        parts.push(
+            match self.tag_smoothing {
+                Smoothing::Lidstone => "tag-smoothing=lidstone",
+                Smoothing::Dirichlet => "tag-smoothing=dirichlet",
+            }
+            .into(),
+        );
         if self.transforms.sublinear_tf {
             parts.push("tf=log".into());
         }

@@ -6,7 +6,9 @@
 //!
 //! With Lidstone smoothing, the weight of a term under a label where it was never counted is
 //! *separable*: `ln θ_tc = ln α − ln(N_c + αV)` depends on the label only, and the complement's
-//! `ln θ_t¬c = ln(T_t + α) − ln(N_¬c + αV)` is a label part plus a term part. So every family of
+//! `ln θ_t¬c = ln(T_t + α) − ln(N_¬c + αV)` is a label part plus a term part. With Dirichlet
+//! smoothing (pseudo-count `a_t` per term, the default for the tag weights) `ln θ_tc = ln a_t −
+//! ln(N_c + αV)` is a term part plus a label part, separable just the same. So every family of
 //! weights is stored as
 //!
 //! ```text
@@ -49,7 +51,9 @@ pub enum NbKind {
     OneVsRest,
 }
 
-/// How the term probabilities of a label (and of its complement) are smoothed.
+/// How the term probabilities of a label (and of its complement) are smoothed. `Default` is
+/// Lidstone, what every model file written before this setting existed used; new models use
+/// Dirichlet for their tag weights (see [`ModelSettings`](super::ModelSettings)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Smoothing {
