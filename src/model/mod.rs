@@ -522,7 +522,18 @@ fn descending_order(probabilities: &[f64], top_k: usize) -> Vec<u32> {
             .collect();
         if top_k > 0 && top_k < n {
             packed.select_nth_unstable(top_k - 1);
-            packed.truncate(top_k);
+            // A label past the k-th can be exactly better than one before it only if the two agree
+            // in every packed bit but the index; keep those too until the exact pass has ordered
+            // them.
+            let boundary = packed[top_k - 1] & !mask;
+            let mut kept = top_k;
+            for i in top_k..n {
+                if packed[i] & !mask == boundary {
+                    packed.swap(kept, i);
+                    kept += 1;
+                }
+            }
+            packed.truncate(kept);
         }
         packed.sort_unstable();
         packed.into_iter().map(|k| (k & mask) as u32).collect()
@@ -542,6 +553,9 @@ fn descending_order(probabilities: &[f64], top_k: usize) -> Vec<u32> {
             order.swap(j, j - 1);
             j -= 1;
         }
+    }
+    if top_k > 0 {
+        order.truncate(top_k);
     }
     order
 }
@@ -697,6 +711,14 @@ mod tests {
                 );
             }
         }
+        // The best label differs from another only in a dropped mantissa bit and has the higher
+        // index, so the packed keys rank it second: it must still be the one top-1 returns.
+        // (0.0625 has a zero mantissa, so adding one to its bits changes the lowest bit only.)
+        let mut near_tie = vec![0.0; 90];
+        near_tie[10] = 0.0625;
+        near_tie[50] = f64::from_bits(0.0625_f64.to_bits() + 1);
+        assert_eq!(descending_order(&near_tie, 1), vec![50]);
+        assert_eq!(descending_order(&near_tie, 2), vec![50, 10]);
         // Outside [0, 1] (never a probability, but never a wrong order either): the general path.
         let odd = [0.5, f64::NAN, 2.0, -1.0, 0.5];
         assert_eq!(descending_order(&odd, 0), reference_order(&odd, 0));
