@@ -262,39 +262,42 @@ fn build(
 
     // The term part: ln(T_t + a_t) (complement), and for Dirichlet smoothing, where the pseudo-count
     // of the in-label probability depends on the term, ln a_t (multinomial) or ln a_t − ln(T_t + a_t)
-    // (log-odds) with a label scale of +1.
-    let mut term_base = term_out.clone();
+    // (log-odds) with a label scale of +1. `None`: the term part is `term_out` itself.
     let dirichlet = smoothing == Smoothing::Dirichlet;
-    let (mut label_base, mut label_scale): (Vec<f64>, Vec<f64>) = match family {
-        Family::In if dirichlet => {
-            term_base = pseudo.iter().map(|&(_, ln_a)| ln_a).collect();
-            (in_den.iter().map(|d| -d).collect(), vec![1.0; n_labels])
-        }
-        Family::LogOdds if dirichlet => {
-            term_base = pseudo
-                .iter()
-                .zip(&term_out)
-                .map(|(&(_, ln_a), o)| ln_a - o)
-                .collect();
-            (
+    let (own_term_base, mut label_base, mut label_scale): (Option<Vec<f64>>, Vec<f64>, Vec<f64>) =
+        match family {
+            Family::In if dirichlet => (
+                Some(pseudo.iter().map(|&(_, ln_a)| ln_a).collect()),
+                in_den.iter().map(|d| -d).collect(),
+                vec![1.0; n_labels],
+            ),
+            Family::LogOdds if dirichlet => (
+                Some(
+                    pseudo
+                        .iter()
+                        .zip(&term_out)
+                        .map(|(&(_, ln_a), o)| ln_a - o)
+                        .collect(),
+                ),
                 in_den.iter().zip(&out_den).map(|(i, o)| o - i).collect(),
                 vec![1.0; n_labels],
-            )
-        }
-        Family::In => (
-            in_den.iter().map(|d| ln_alpha - d).collect(),
-            vec![0.0; n_labels],
-        ),
-        Family::NegatedOut { .. } => (out_den.clone(), vec![-1.0; n_labels]),
-        Family::LogOdds => (
-            in_den
-                .iter()
-                .zip(&out_den)
-                .map(|(i, o)| ln_alpha - i + o)
-                .collect(),
-            vec![-1.0; n_labels],
-        ),
-    };
+            ),
+            Family::In => (
+                None,
+                in_den.iter().map(|d| ln_alpha - d).collect(),
+                vec![0.0; n_labels],
+            ),
+            Family::NegatedOut { .. } => (None, out_den.clone(), vec![-1.0; n_labels]),
+            Family::LogOdds => (
+                None,
+                in_den
+                    .iter()
+                    .zip(&out_den)
+                    .map(|(i, o)| ln_alpha - i + o)
+                    .collect(),
+                vec![-1.0; n_labels],
+            ),
+        };
     if let Family::NegatedOut { weight_norm: true } = family {
         // Σ_t |ln θ_t¬c| = −Σ_t ln θ_t¬c, in closed form over the separable part plus the rows.
         let sum_term_out: f64 = term_out.iter().sum();
@@ -322,7 +325,7 @@ fn build(
             label_base: Array1::from(label_base),
             label_scale: Array1::from(label_scale),
         },
-        term_base,
+        term_base: own_term_base.unwrap_or(term_out),
         row_start,
         entries,
     }

@@ -94,7 +94,8 @@ impl<'a> Tokenizer<'a> {
                 // both tests and lower-cases it (no per-run copy call, whose length dispatch
                 // mispredicts on short words).
                 let mut k = j;
-                while let Some(&lower) = bytes.get(k).map(|&b| &ASCII_WORD_BYTE[usize::from(b)]) {
+                while let Some(&b) = bytes.get(k) {
+                    let lower = ASCII_WORD_BYTE[usize::from(b)];
                     if lower == 0 {
                         break;
                     }
