@@ -1,6 +1,8 @@
 //! From text to a sparse document vector: term frequencies and the per-document transforms
 //! (sublinear TF, length normalisation) of Rennie et al. (2003).
 
+use std::cell::Cell;
+
 use serde::{Deserialize, Serialize};
 
 use super::vocabulary::Vocabulary;
@@ -37,11 +39,13 @@ pub type SparseVector = Vec<(u32, f64)>;
 /// independent lookups: the vocabulary table is far larger than the CPU caches, and a loop with
 /// nothing but lookups lets the CPU wait for several of its cache misses at once.
 pub fn term_frequencies(analyzer: &Analyzer, vocabulary: &Vocabulary, text: &str) -> SparseVector {
-    let mut keys: Vec<TermKey> = Vec::with_capacity(text.len() / 6 + 1);
+    let (mut keys, mut ids) = LOOKUP_BUFFERS.with(Cell::take);
+    keys.clear();
     analyzer.for_each_term_key(text, |key, _| keys.push(key));
     // Every id is written and only known ones are kept (the count advances by 0 or 1), so the
     // loop has no branch on whether a term is known, which no predictor can guess.
-    let mut ids: Vec<u32> = vec![0; keys.len()];
+    ids.clear();
+    ids.resize(keys.len(), 0);
     let mut known = 0;
     for &key in &keys {
         let id = vocabulary.get(key);
@@ -49,8 +53,21 @@ pub fn term_frequencies(analyzer: &Analyzer, vocabulary: &Vocabulary, text: &str
         known += usize::from(id.is_some());
     }
     ids.truncate(known);
-    sparse_counts(&mut ids)
+    let counts = sparse_counts(&mut ids);
+    if keys.capacity() <= MAX_KEPT_TERMS {
+        LOOKUP_BUFFERS.with(|buffers| buffers.set((keys, ids)));
+    }
+    counts
 }
+
+thread_local! {
+    /// The fingerprint and id buffers of [`term_frequencies`], kept between calls so that a
+    /// thread's later texts allocate only their result. (A nested call starts with empty ones.)
+    static LOOKUP_BUFFERS: Cell<(Vec<TermKey>, Vec<u32>)> = const { Cell::new((Vec::new(), Vec::new())) };
+}
+
+/// Lookup buffers that grew past this many terms (a book-sized text) are freed rather than kept.
+const MAX_KEPT_TERMS: usize = 1 << 16;
 
 /// Turns term ids (in any order, repeats allowed) into a sorted sparse vector of raw term
 /// frequencies; `ids` is left sorted.
@@ -70,12 +87,33 @@ pub fn sparse_counts(ids: &mut [u32]) -> SparseVector {
     out
 }
 
+/// Term frequencies below this are turned into `ln(1 + tf)` by a table lookup.
+const SUBLINEAR_TABLE_SIZE: usize = 64;
+
+/// `ln(1 + n)` for `n = 0 .. SUBLINEAR_TABLE_SIZE`, computed by `f64::ln_1p` itself, so a lookup
+/// gives the same bits as the call.
+static SUBLINEAR_TABLE: std::sync::LazyLock<[f64; SUBLINEAR_TABLE_SIZE]> =
+    std::sync::LazyLock::new(|| std::array::from_fn(|n| (n as f64).ln_1p()));
+
+/// Replaces every weight `w` by `ln(1 + w)` (sublinear TF). Term frequencies are small whole
+/// numbers nearly always; those come from a table (a logarithm costs more than the rest of a
+/// term's scoring), anything else from `f64::ln_1p`. The result is the same either way.
+pub fn sublinear_tf(vector: &mut SparseVector) {
+    let table: &[f64; SUBLINEAR_TABLE_SIZE] = &SUBLINEAR_TABLE;
+    for (_, w) in vector.iter_mut() {
+        let n = *w as usize;
+        *w = if n as f64 == *w && n < SUBLINEAR_TABLE_SIZE {
+            table[n]
+        } else {
+            w.ln_1p()
+        };
+    }
+}
+
 /// Applies the sublinear-TF and length-normalisation transforms in place.
 pub fn apply_document_transforms(vector: &mut SparseVector, transforms: Transforms) {
     if transforms.sublinear_tf {
-        for (_, w) in vector.iter_mut() {
-            *w = w.ln_1p();
-        }
+        sublinear_tf(vector);
     }
     if transforms.length_norm {
         normalize_l2(vector);
@@ -89,5 +127,29 @@ pub fn normalize_l2(vector: &mut SparseVector) {
         for (_, w) in vector.iter_mut() {
             *w /= norm;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sublinear_tf_table_gives_the_bits_of_ln_1p() {
+        let weights = [
+            0.0, 1.0, 2.0, 3.0, 17.0, 63.0, 64.0, 65.0, 1000.0, 0.5, 2.25, 1e-300,
+        ];
+        let mut vector: SparseVector = weights.iter().map(|&w| (0, w)).collect();
+        sublinear_tf(&mut vector);
+        for (&w, &(_, got)) in weights.iter().zip(&vector) {
+            assert_eq!(got.to_bits(), w.ln_1p().to_bits(), "tf {w}");
+        }
+    }
+
+    #[test]
+    fn sparse_counts_sorts_and_counts_repeats() {
+        let mut ids = vec![7, 3, 7, 1, 3, 7];
+        assert_eq!(sparse_counts(&mut ids), vec![(1, 1.0), (3, 2.0), (7, 3.0)]);
+        assert!(sparse_counts(&mut []).is_empty());
     }
 }

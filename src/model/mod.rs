@@ -271,7 +271,7 @@ impl Model {
         calibration: Calibration,
         metadata: Metadata,
     ) -> Self {
-        let weights = Weights::compute(&counts, &settings);
+        let weights = Weights::compute_concurrently(&counts, &settings);
         Self {
             analyzer: Analyzer::new(settings.analyzer.clone()),
             settings,

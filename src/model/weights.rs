@@ -248,12 +248,13 @@ fn build(
     for (((row, &total), &ln_total), &(a, ln_a)) in rows {
         for &(c, n) in row {
             let n = n.max(0.0);
-            let delta_in = (n + a).ln() - ln_a;
-            let delta_out = ((total - n).max(0.0) + a).ln() - ln_total;
+            // Only the logarithms the family uses are taken (they are most of the build's time).
+            let delta_in = || (n + a).ln() - ln_a;
+            let delta_out = || ((total - n).max(0.0) + a).ln() - ln_total;
             let delta = match family {
-                Family::In => delta_in,
-                Family::NegatedOut { .. } => -delta_out,
-                Family::LogOdds => delta_in - delta_out,
+                Family::In => delta_in(),
+                Family::NegatedOut { .. } => -delta_out(),
+                Family::LogOdds => delta_in() - delta_out(),
             };
             entries.push((c, delta));
         }
@@ -331,18 +332,95 @@ fn build(
     }
 }
 
+/// Vocabulary size from which [`Weights::compute_concurrently`] uses a second thread.
+const CONCURRENT_MIN_TERMS: usize = 20_000;
+
+/// The fewest corrections a row needs to be stored densely (see [`DENSE_ROW_SHARE`]).
+fn dense_min_row(counts: &Counts) -> usize {
+    let n_labels = counts.labels.len();
+    if n_labels >= DENSE_MIN_LABELS {
+        n_labels.div_ceil(DENSE_ROW_SHARE)
+    } else {
+        usize::MAX
+    }
+}
+
+/// The top-label family of `settings.kind` (Lidstone smoothing with `settings.alpha`).
+fn build_top(counts: &Counts, settings: &ModelSettings) -> Built {
+    let n_labels = counts.labels.len();
+    match settings.kind {
+        NbKind::Multinomial => {
+            // A label with no document left (possible inside a cross-validation fold) gets
+            // half a document, so that its score stays finite.
+            let label_total: f64 = counts.label_documents.iter().sum();
+            let prior = counts
+                .label_documents
+                .iter()
+                .map(|d| (d.max(0.5) / label_total).ln())
+                .collect();
+            build(
+                counts,
+                settings.alpha,
+                Smoothing::Lidstone,
+                Family::In,
+                prior,
+            )
+        }
+        NbKind::Complement => build(
+            counts,
+            settings.alpha,
+            Smoothing::Lidstone,
+            Family::NegatedOut {
+                weight_norm: settings.weight_norm,
+            },
+            vec![0.0; n_labels],
+        ),
+        NbKind::OneVsRest => build(
+            counts,
+            settings.alpha,
+            Smoothing::Lidstone,
+            Family::LogOdds,
+            prior_log_odds(counts),
+        ),
+    }
+}
+
+/// The one-vs-rest family that decides tags (`settings.tag_smoothing`, `settings.tag_alpha`).
+fn build_ovr(counts: &Counts, settings: &ModelSettings) -> Built {
+    build(
+        counts,
+        settings.tag_alpha,
+        settings.tag_smoothing,
+        Family::LogOdds,
+        prior_log_odds(counts),
+    )
+}
+
 impl Weights {
     /// Computes the weights for `counts`: the top-label weights with Lidstone smoothing
     /// `settings.alpha`, the one-vs-rest weights with `settings.tag_smoothing` and
     /// `settings.tag_alpha`.
     pub fn compute(counts: &Counts, settings: &ModelSettings) -> Self {
-        let n_labels = counts.labels.len();
-        let dense_min_row = if n_labels >= DENSE_MIN_LABELS {
-            n_labels.div_ceil(DENSE_ROW_SHARE)
-        } else {
-            usize::MAX
-        };
-        Self::compute_with_dense_rows_from(counts, settings, dense_min_row)
+        Self::compute_with_dense_rows_from(counts, settings, dense_min_row(counts))
+    }
+
+    /// [`Weights::compute`] with the two families built at the same time on two threads, when the
+    /// machine has two cores and the vocabulary is large enough to repay a thread (a full
+    /// training run or a model load; cross-validation folds already keep every core busy and use
+    /// [`Weights::compute`]). The result is the same bit for bit.
+    pub fn compute_concurrently(counts: &Counts, settings: &ModelSettings) -> Self {
+        if crate::parallel::cores() < 2 || counts.vocabulary.len() < CONCURRENT_MIN_TERMS {
+            return Self::compute(counts, settings);
+        }
+        let (top, ovr) = std::thread::scope(|scope| {
+            let top = scope.spawn(|| build_top(counts, settings));
+            let ovr = build_ovr(counts, settings);
+            (top.join(), ovr)
+        });
+        match top {
+            Ok(top) => Self::assemble(counts, settings, top, ovr, dense_min_row(counts)),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     }
 
     /// [`Weights::compute`], storing densely the rows with at least `dense_min_row` corrections.
@@ -351,49 +429,20 @@ impl Weights {
         settings: &ModelSettings,
         dense_min_row: usize,
     ) -> Self {
+        let top = build_top(counts, settings);
+        let ovr = build_ovr(counts, settings);
+        Self::assemble(counts, settings, top, ovr, dense_min_row)
+    }
+
+    /// Packs both families into the scoring layout (see the module docs).
+    fn assemble(
+        counts: &Counts,
+        settings: &ModelSettings,
+        top: Built,
+        ovr: Built,
+        dense_min_row: usize,
+    ) -> Self {
         let n_labels = counts.labels.len();
-        let label_total: f64 = counts.label_documents.iter().sum();
-        let top = match settings.kind {
-            NbKind::Multinomial => {
-                // A label with no document left (possible inside a cross-validation fold) gets
-                // half a document, so that its score stays finite.
-                let prior = counts
-                    .label_documents
-                    .iter()
-                    .map(|d| (d.max(0.5) / label_total).ln())
-                    .collect();
-                build(
-                    counts,
-                    settings.alpha,
-                    Smoothing::Lidstone,
-                    Family::In,
-                    prior,
-                )
-            }
-            NbKind::Complement => build(
-                counts,
-                settings.alpha,
-                Smoothing::Lidstone,
-                Family::NegatedOut {
-                    weight_norm: settings.weight_norm,
-                },
-                vec![0.0; n_labels],
-            ),
-            NbKind::OneVsRest => build(
-                counts,
-                settings.alpha,
-                Smoothing::Lidstone,
-                Family::LogOdds,
-                prior_log_odds(counts),
-            ),
-        };
-        let ovr = build(
-            counts,
-            settings.tag_alpha,
-            settings.tag_smoothing,
-            Family::LogOdds,
-            prior_log_odds(counts),
-        );
         let idf = |t: usize| {
             if settings.transforms.idf {
                 let df = counts.document_frequency[t].max(0.0);
@@ -509,9 +558,7 @@ impl Weights {
     /// Turns raw term frequencies into the scoring-side vector: sublinear TF, IDF, length norm.
     pub fn query_vector(&self, mut tf: SparseVector, transforms: Transforms) -> SparseVector {
         if transforms.sublinear_tf {
-            for (_, w) in tf.iter_mut() {
-                *w = w.ln_1p();
-            }
+            super::features::sublinear_tf(&mut tf);
         }
         if transforms.idf {
             for (t, w) in tf.iter_mut() {
@@ -627,6 +674,44 @@ mod tests {
                         "t={t} c={c}: {got} vs {expected}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn concurrent_build_equals_the_sequential_one() {
+        let mut counts = counts_with_common_and_rare_terms();
+        // Enough terms for the second thread (on a machine with two cores or more).
+        let label = counts.label_index("label0");
+        let mut vector: SparseVector = (0..CONCURRENT_MIN_TERMS)
+            .map(|i| {
+                let word = format!("filler{i}");
+                let key = crate::text::fingerprint::word_key(&word);
+                let id = counts
+                    .vocabulary
+                    .insert(key, crate::text::Term::Word(&word));
+                (id, 1.0 + (i % 5) as f64)
+            })
+            .collect();
+        vector.sort_by_key(|&(t, _)| t);
+        counts.add_document(&vector, &[label]);
+        for kind in [NbKind::Multinomial, NbKind::Complement, NbKind::OneVsRest] {
+            let settings = ModelSettings {
+                kind,
+                ..ModelSettings::default()
+            };
+            let sequential = Weights::compute(&counts, &settings);
+            let concurrent = Weights::compute_concurrently(&counts, &settings);
+            assert_eq!(concurrent.terms, sequential.terms, "{kind:?}");
+            assert_eq!(concurrent.corrections, sequential.corrections, "{kind:?}");
+            assert_eq!(concurrent.dense, sequential.dense, "{kind:?}");
+            for (a, b) in [
+                (&concurrent.top, &sequential.top),
+                (&concurrent.ovr, &sequential.ovr),
+            ] {
+                assert_eq!(a.bias, b.bias);
+                assert_eq!(a.label_base, b.label_base);
+                assert_eq!(a.label_scale, b.label_scale);
             }
         }
     }

@@ -13,6 +13,8 @@ pub mod filters;
 pub mod fingerprint;
 pub mod tokenizer;
 
+use std::cell::Cell;
+
 use serde::{Deserialize, Serialize};
 
 use filters::{is_stop_word, light_stem, NumberFilter};
@@ -71,6 +73,16 @@ impl Default for AnalyzerSettings {
     }
 }
 
+thread_local! {
+    /// The two word buffers of [`Analyzer::for_each_term_key`], kept between calls so that
+    /// analysing a text allocates nothing once its thread has analysed one before. (A call nested
+    /// in another's callback finds them taken and starts with empty ones.)
+    static WORD_BUFFERS: Cell<(String, String)> = const { Cell::new((String::new(), String::new())) };
+}
+
+/// Word buffers that grew past this (a text with a giant token) are freed rather than kept.
+const MAX_KEPT_WORD_BYTES: usize = 1024;
+
 /// A tokenizer plus its filter chain, configured by [`AnalyzerSettings`].
 #[derive(Debug, Clone)]
 pub struct Analyzer {
@@ -94,8 +106,7 @@ impl Analyzer {
     pub fn for_each_term_key(&self, text: &str, mut emit: impl FnMut(TermKey, Term<'_>)) {
         let numbers = NumberFilter::new(self.settings.numbers);
         let mut tokens = Tokenizer::new(text);
-        let mut word = String::with_capacity(32);
-        let mut previous = String::with_capacity(32);
+        let (mut word, mut previous) = WORD_BUFFERS.with(Cell::take);
         let mut previous_key: Option<TermKey> = None;
         while tokens.next_into(&mut word) {
             if !numbers.apply(&mut word) {
@@ -124,6 +135,9 @@ impl Analyzer {
                 std::mem::swap(&mut previous, &mut word);
                 previous_key = Some(key);
             }
+        }
+        if word.capacity().max(previous.capacity()) <= MAX_KEPT_WORD_BYTES {
+            WORD_BUFFERS.with(|buffers| buffers.set((word, previous)));
         }
     }
 

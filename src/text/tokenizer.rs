@@ -59,15 +59,32 @@ impl<'a> Tokenizer<'a> {
     /// Writes the next token into `out` (cleared first) and returns true, or returns false at the end.
     pub fn next_into(&mut self, out: &mut String) -> bool {
         out.clear();
-        // Skip separators.
         let bytes = self.text.as_bytes();
         let mut i = self.position;
         // ASCII separators (spaces, punctuation) are skipped a byte at a time, without decoding.
-        while bytes
-            .get(i)
-            .is_some_and(|b| b.is_ascii() && !b.is_ascii_alphanumeric())
-        {
+        while let Some(&b) = bytes.get(i) {
+            if b >= 0x80 || ASCII_WORD_BYTE[usize::from(b)] != 0 {
+                break;
+            }
             i += 1;
+        }
+        // The common case: a run of ASCII letters and digits. One table lookup per byte both tests
+        // and lower-cases it (no per-run copy call, whose length dispatch mispredicts on short
+        // words). When an ASCII separator that joins nothing ends it, the token is complete.
+        if bytes
+            .get(i)
+            .is_some_and(|&b| ASCII_WORD_BYTE[usize::from(b)] != 0)
+        {
+            let end = self.push_ascii_run(i, out);
+            return match bytes.get(end) {
+                Some(&b) if b >= 0x80 || matches!(b, b'\'' | b'.' | b',') => {
+                    self.continue_token(out, char::from(bytes[end - 1]), end)
+                }
+                _ => {
+                    self.position = end;
+                    true
+                }
+            };
         }
         let first = loop {
             match self.char_at(i) {
@@ -85,23 +102,34 @@ impl<'a> Tokenizer<'a> {
             return true;
         }
         push_lower(out, first);
-        let mut previous = first;
-        let mut j = i + first.len_utf8();
+        self.continue_token(out, first, i + first.len_utf8())
+    }
+
+    /// Appends the lower-cased run of ASCII letters and digits starting at byte `start` (which is
+    /// one) and returns where it ends.
+    #[inline]
+    fn push_ascii_run(&self, start: usize, out: &mut String) -> usize {
+        let bytes = self.text.as_bytes();
+        let mut k = start;
+        while let Some(&b) = bytes.get(k) {
+            let lower = ASCII_WORD_BYTE[usize::from(b)];
+            if lower == 0 {
+                break;
+            }
+            out.push(char::from(lower));
+            k += 1;
+        }
+        k
+    }
+
+    /// Continues the token in `out`, whose last character `previous` ends at byte `j`: appends
+    /// the characters and joins that belong to it, moves past it and returns true.
+    fn continue_token(&mut self, out: &mut String, mut previous: char, mut j: usize) -> bool {
+        let bytes = self.text.as_bytes();
         let mut end = j;
         while let Some(c) = self.char_at(j) {
             if c.is_ascii_alphanumeric() {
-                // The common case, a run of ASCII letters and digits: one table lookup per byte
-                // both tests and lower-cases it (no per-run copy call, whose length dispatch
-                // mispredicts on short words).
-                let mut k = j;
-                while let Some(&b) = bytes.get(k) {
-                    let lower = ASCII_WORD_BYTE[usize::from(b)];
-                    if lower == 0 {
-                        break;
-                    }
-                    out.push(char::from(lower));
-                    k += 1;
-                }
+                let k = self.push_ascii_run(j, out);
                 previous = char::from(bytes[k - 1]);
                 j = k;
                 end = k;
