@@ -66,8 +66,9 @@ thread_local! {
     static LOOKUP_BUFFERS: Cell<(Vec<TermKey>, Vec<u32>)> = const { Cell::new((Vec::new(), Vec::new())) };
 }
 
-/// Lookup buffers that grew past this many terms (a book-sized text) are freed rather than kept.
-const MAX_KEPT_TERMS: usize = 1 << 16;
+/// Lookup buffers that grew past this many terms (a text of about 100 KB) are freed rather than
+/// kept, so that an idle thread holds at most about 200 KB of them.
+const MAX_KEPT_TERMS: usize = 1 << 14;
 
 /// Turns term ids (in any order, repeats allowed) into a sorted sparse vector of raw term
 /// frequencies; `ids` is left sorted.
