@@ -41,7 +41,7 @@ pub type SparseVector = Vec<(u32, f64)>;
 pub fn term_frequencies(analyzer: &Analyzer, vocabulary: &Vocabulary, text: &str) -> SparseVector {
     let (mut keys, mut ids) = LOOKUP_BUFFERS.with(Cell::take);
     keys.clear();
-    analyzer.for_each_term_key(text, |key, _| keys.push(key));
+    analyzer.for_each_key(text, |key| keys.push(key));
     // Every id is written and only known ones are kept (the count advances by 0 or 1), so the
     // loop has no branch on whether a term is known, which no predictor can guess.
     ids.clear();

@@ -223,7 +223,7 @@ const STOP_WORDS: &[&str] = &[
 
 /// Packs a token of at most 16 bytes into an integer that orders like the bytes (zero-padded).
 #[inline]
-fn pack(token: &[u8]) -> Option<u128> {
+pub(crate) fn pack(token: &[u8]) -> Option<u128> {
     if token.len() > 16 {
         return None;
     }
