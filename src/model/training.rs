@@ -190,7 +190,12 @@ impl Model {
             examples_trained: examples.len() as u64,
             cv,
         };
-        Ok(Model::from_parts(settings, counts, calibration, metadata))
+        Ok(Model::from_parts_concurrently(
+            settings,
+            counts,
+            calibration,
+            metadata,
+        ))
     }
 
     /// Trains on top of this model: adds `examples` to its counts (new labels welcome) and removes

@@ -405,8 +405,8 @@ impl Weights {
     }
 
     /// [`Weights::compute`] with the two families built at the same time on two threads, when the
-    /// machine has two cores and the vocabulary is large enough to repay a thread (a full
-    /// training run or a model load; cross-validation folds already keep every core busy and use
+    /// machine has two cores and the vocabulary is large enough to repay a thread (the end of a
+    /// full training run; cross-validation folds already keep every core busy and use
     /// [`Weights::compute`]). The result is the same bit for bit.
     pub fn compute_concurrently(counts: &Counts, settings: &ModelSettings) -> Self {
         if crate::parallel::cores() < 2 || counts.vocabulary.len() < CONCURRENT_MIN_TERMS {
