@@ -275,20 +275,8 @@ impl Model {
         Self::with_weights(settings, counts, weights, calibration, metadata)
     }
 
-    /// [`Model::from_parts`] with the weights built on two threads
-    /// ([`Weights::compute_concurrently`]), for a full training run. Loading a model and
-    /// incremental training stay on one thread, so a serving process does not start a thread for
-    /// every Train call.
-    pub(crate) fn from_parts_concurrently(
-        settings: ModelSettings,
-        counts: Counts,
-        calibration: Calibration,
-        metadata: Metadata,
-    ) -> Self {
-        let weights = Weights::compute_concurrently(&counts, &settings);
-        Self::with_weights(settings, counts, weights, calibration, metadata)
-    }
-
+    /// Assembles a model from its parts and weights already computed from `counts` and
+    /// `settings`.
     fn with_weights(
         settings: ModelSettings,
         counts: Counts,

@@ -190,9 +190,14 @@ impl Model {
             examples_trained: examples.len() as u64,
             cv,
         };
-        Ok(Model::from_parts_concurrently(
+        // The end of a full training run builds the weights on two threads. Loading a model and
+        // incremental training (`from_parts`) stay on one, so a serving process does not start a
+        // thread for every Train call.
+        let weights = Weights::compute_concurrently(&counts, &settings);
+        Ok(Model::with_weights(
             settings,
             counts,
+            weights,
             calibration,
             metadata,
         ))
