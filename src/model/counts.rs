@@ -28,7 +28,7 @@ pub struct Counts {
     pub term_weight: Vec<f64>,
     /// Per term: `(label index, sum of the term's weights in documents with that label)`, sorted by
     /// label index.
-    pub term_label_weight: Vec<Vec<(u32, f64)>>,
+    pub term_label_weight: Vec<LabelRow>,
     /// Sum of all term weights over all documents (each document once).
     pub total_weight: f64,
 }
@@ -69,12 +69,88 @@ impl Counts {
         let n = self.vocabulary.len();
         self.document_frequency.resize(n, 0.0);
         self.term_weight.resize(n, 0.0);
-        self.term_label_weight.resize(n, Vec::new());
+        self.term_label_weight.resize(n, LabelRow::default());
     }
 
     /// Adds one document (already transformed) with its label indices.
     pub fn add_document(&mut self, vector: &SparseVector, labels: &[u32]) {
         self.accumulate(vector, labels, 1.0);
+    }
+
+    /// Adds documents (already transformed) with their label indices: the same counts, to the last
+    /// bit, as [`Counts::add_document`] called on each in turn.
+    ///
+    /// One document at a time, every term costs scattered reads and writes in four per-term arrays
+    /// far larger than the CPU caches. Here the documents' pairs are first regrouped by term (a
+    /// counting sort that keeps document order), then each term's sums are made in one go, in
+    /// document order, so every sum adds the same numbers in the same order as before.
+    pub fn add_documents(&mut self, documents: &[(&SparseVector, &[u32])]) {
+        self.add_documents_on_two_threads_from(documents, CONCURRENT_MIN_PAIRS);
+    }
+
+    /// [`Counts::add_documents`], on two threads from `min_pairs` (document, term) pairs on.
+    fn add_documents_on_two_threads_from(
+        &mut self,
+        documents: &[(&SparseVector, &[u32])],
+        min_pairs: u32,
+    ) {
+        self.grow_to_vocabulary();
+        for (vector, labels) in documents {
+            self.documents += 1.0;
+            let weight_sum = vector.iter().fold(0.0, |sum, (_, w)| sum + w);
+            self.total_weight += weight_sum;
+            for &label in labels.iter() {
+                self.label_documents[label as usize] += 1.0;
+                self.label_weight[label as usize] += weight_sum;
+            }
+        }
+        // `first[t]..first[t + 1]` will hold term t's (document, weight) pairs.
+        let n_terms = self.vocabulary.len();
+        let mut first = vec![0u32; n_terms + 1];
+        for (vector, _) in documents {
+            for &(term, _) in vector.iter() {
+                first[term as usize + 1] += 1;
+            }
+        }
+        for t in 0..n_terms {
+            first[t + 1] += first[t];
+        }
+        let pairs = first[n_terms];
+        let labels = FlatLabels::new(documents);
+        // Two ranges of terms with about as many pairs each, summed on two threads when it pays.
+        let split = if crate::parallel::cores() >= 2 && pairs >= min_pairs {
+            first.partition_point(|&f| f < pairs / 2).min(n_terms)
+        } else {
+            n_terms
+        };
+        let (df_low, df_high) = self.document_frequency.split_at_mut(split);
+        let (weight_low, weight_high) = self.term_weight.split_at_mut(split);
+        let (rows_low, rows_high) = self.term_label_weight.split_at_mut(split);
+        let low = TermRange {
+            start: 0,
+            first: &first[..=split],
+            document_frequency: df_low,
+            term_weight: weight_low,
+            term_label_weight: rows_low,
+        };
+        let high = TermRange {
+            start: split,
+            first: &first[split..],
+            document_frequency: df_high,
+            term_weight: weight_high,
+            term_label_weight: rows_high,
+        };
+        if split == n_terms {
+            low.add(documents, &labels);
+            return;
+        }
+        std::thread::scope(|scope| {
+            let worker = scope.spawn(|| high.add(documents, &labels));
+            low.add(documents, &labels);
+            if let Err(panic) = worker.join() {
+                std::panic::resume_unwind(panic);
+            }
+        });
     }
 
     /// Takes back a document added before (used to build cross-validation fold models).
@@ -93,7 +169,7 @@ impl Counts {
             self.term_weight[t] += w;
             weight_sum += w;
             for &label in labels {
-                add_sparse(&mut self.term_label_weight[t], label, w);
+                self.term_label_weight[t].add(label, w);
             }
         }
         self.total_weight += weight_sum;
@@ -113,13 +189,8 @@ impl Counts {
         self.labels.remove(index as usize);
         self.label_documents.remove(index as usize);
         self.label_weight.remove(index as usize);
-        for entries in &mut self.term_label_weight {
-            entries.retain(|(l, _)| *l != index);
-            for (l, _) in entries.iter_mut() {
-                if *l > index {
-                    *l -= 1;
-                }
-            }
+        for row in &mut self.term_label_weight {
+            row.remove_label(index);
         }
         true
     }
@@ -137,7 +208,7 @@ impl Counts {
                     term: self.vocabulary.term(t as u32).to_owned(),
                     df: self.document_frequency[t],
                     weight: self.term_weight[t],
-                    by_label: self.term_label_weight[t].clone(),
+                    by_label: self.term_label_weight[t].as_slice().to_vec(),
                 })
                 .collect(),
         }
@@ -170,9 +241,222 @@ impl Counts {
                 .map_err(|e| e.to_string())?;
             counts.document_frequency.push(record.df);
             counts.term_weight.push(record.weight);
-            counts.term_label_weight.push(record.by_label);
+            counts
+                .term_label_weight
+                .push(LabelRow::from_entries(record.by_label));
         }
         Ok(counts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Empty counts over a vocabulary of `n_terms` made-up terms.
+    fn with_vocabulary(n_terms: usize) -> Counts {
+        let mut counts = Counts::default();
+        for t in 0..n_terms {
+            let id = counts.vocabulary.push_stored(&format!("term{t}"));
+            assert_eq!(id, Ok(t as u32));
+        }
+        counts
+    }
+
+    #[test]
+    fn adding_a_batch_equals_adding_one_by_one_to_the_last_bit() {
+        // A small deterministic generator: weights with many significant bits, so that a change in
+        // the order of any sum would show.
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let n_terms = 300;
+        let mut documents: Vec<(SparseVector, Vec<u32>)> = Vec::new();
+        for _ in 0..400 {
+            let mut ids: Vec<u32> = (0..1 + next(40)).map(|_| next(n_terms) as u32).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let vector = ids
+                .into_iter()
+                .map(|t| (t, 1.0 / (1.0 + next(1000) as f64)))
+                .collect();
+            let mut labels: Vec<u32> = (0..1 + next(3)).map(|_| next(5) as u32).collect();
+            labels.dedup();
+            documents.push((vector, labels));
+        }
+        let refs: Vec<(&SparseVector, &[u32])> =
+            documents.iter().map(|(v, l)| (v, l.as_slice())).collect();
+        let fresh = || {
+            let mut counts = with_vocabulary(n_terms as usize);
+            for label in ["a", "b", "c", "d", "e"] {
+                counts.label_index(label);
+            }
+            counts
+        };
+        let mut one_by_one = fresh();
+        for (vector, labels) in &refs {
+            one_by_one.add_document(vector, labels);
+        }
+        // On one thread and on two; rows already filled, and terms seen for the first time, in a
+        // later batch; an empty batch.
+        for min_pairs in [0, u32::MAX] {
+            let mut batch = fresh();
+            batch.add_documents_on_two_threads_from(&refs[..150], min_pairs);
+            batch.add_documents_on_two_threads_from(&refs[150..], min_pairs);
+            assert_eq!(format!("{batch:?}"), format!("{one_by_one:?}"));
+            batch.add_documents_on_two_threads_from(&[], min_pairs);
+            assert_eq!(format!("{batch:?}"), format!("{one_by_one:?}"));
+        }
+    }
+}
+
+/// One term's sums per label: `(label index, sum of the term's weights in documents with that
+/// label)`, sorted by label index. Most terms are counted under one label only (a 90-label
+/// Reuters model has 290k terms), so a single entry is kept inline instead of in an allocation of
+/// its own.
+#[derive(Clone, Default, PartialEq)]
+pub enum LabelRow {
+    /// Not counted under any label.
+    #[default]
+    Empty,
+    /// Counted under one label.
+    One([(u32, f64); 1]),
+    /// Counted under several labels (or stored so in a model file).
+    Many(Vec<(u32, f64)>),
+}
+
+impl LabelRow {
+    /// A row with these entries (as written by [`LabelRow::as_slice`]).
+    pub fn from_entries(entries: Vec<(u32, f64)>) -> Self {
+        match entries.as_slice() {
+            [] => LabelRow::Empty,
+            [entry] => LabelRow::One([*entry]),
+            _ => LabelRow::Many(entries),
+        }
+    }
+
+    /// The entries, sorted by label index.
+    pub fn as_slice(&self) -> &[(u32, f64)] {
+        match self {
+            LabelRow::Empty => &[],
+            LabelRow::One(entry) => entry,
+            LabelRow::Many(entries) => entries,
+        }
+    }
+
+    /// Adds `w` to the sum of `label`, creating its entry (with the sum `w`) if needed.
+    pub fn add(&mut self, label: u32, w: f64) {
+        match self {
+            LabelRow::Empty => *self = LabelRow::One([(label, w)]),
+            LabelRow::One([(own, sum)]) if *own == label => *sum += w,
+            LabelRow::One([entry]) => {
+                let (entry, new) = (*entry, (label, w));
+                *self = LabelRow::Many(if entry.0 < label {
+                    vec![entry, new]
+                } else {
+                    vec![new, entry]
+                });
+            }
+            LabelRow::Many(entries) => add_sparse(entries, label, w),
+        }
+    }
+
+    /// Drops the entry of label `index` and moves the later labels' indices down by one.
+    fn remove_label(&mut self, index: u32) {
+        let mut entries = std::mem::take(self).as_slice().to_vec();
+        entries.retain(|(l, _)| *l != index);
+        for (l, _) in entries.iter_mut() {
+            if *l > index {
+                *l -= 1;
+            }
+        }
+        *self = LabelRow::from_entries(entries);
+    }
+}
+
+impl std::fmt::Debug for LabelRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+/// Every document's labels in one array, so that looking them up for each of a document's terms
+/// reads a small contiguous table instead of one allocation per document.
+struct FlatLabels {
+    labels: Vec<u32>,
+    /// End of each document's labels in `labels`.
+    ends: Vec<u32>,
+}
+
+impl FlatLabels {
+    fn new(documents: &[(&SparseVector, &[u32])]) -> Self {
+        let mut flat = FlatLabels {
+            labels: Vec::new(),
+            ends: Vec::with_capacity(documents.len()),
+        };
+        for (_, labels) in documents {
+            flat.labels.extend_from_slice(labels);
+            flat.ends.push(flat.labels.len() as u32);
+        }
+        flat
+    }
+
+    fn of(&self, d: usize) -> &[u32] {
+        let start = d.checked_sub(1).map_or(0, |p| self.ends[p] as usize);
+        &self.labels[start..self.ends[d] as usize]
+    }
+}
+
+/// Below this many (document, term) pairs, [`Counts::add_documents`] stays on one thread.
+const CONCURRENT_MIN_PAIRS: u32 = 200_000;
+
+/// The per-term counts of the terms `start..start + term_weight.len()`.
+struct TermRange<'a> {
+    start: usize,
+    /// Where each term's pairs start, counting over all terms (one more entry than terms).
+    first: &'a [u32],
+    document_frequency: &'a mut [f64],
+    term_weight: &'a mut [f64],
+    term_label_weight: &'a mut [LabelRow],
+}
+
+impl TermRange<'_> {
+    /// Adds the documents' pairs that fall in this range: regrouped by term in document order, then
+    /// summed term by term.
+    fn add(self, documents: &[(&SparseVector, &[u32])], labels: &FlatLabels) {
+        let n = self.term_weight.len();
+        let base = self.first[0];
+        let mut next: Vec<u32> = self.first[..n].iter().map(|f| f - base).collect();
+        let mut by_term: Vec<(u32, f64)> = vec![(0, 0.0); (self.first[n] - base) as usize];
+        for (d, (vector, _)) in documents.iter().enumerate() {
+            for &(term, w) in vector.iter() {
+                let local = (term as usize).wrapping_sub(self.start);
+                if local < n {
+                    let slot = &mut next[local];
+                    by_term[*slot as usize] = (d as u32, w);
+                    *slot += 1;
+                }
+            }
+        }
+        for local in 0..n {
+            let pairs = &by_term
+                [(self.first[local] - base) as usize..(self.first[local + 1] - base) as usize];
+            if pairs.is_empty() {
+                continue;
+            }
+            let row = &mut self.term_label_weight[local];
+            for &(d, w) in pairs {
+                self.document_frequency[local] += 1.0;
+                self.term_weight[local] += w;
+                for &label in labels.of(d as usize) {
+                    row.add(label, w);
+                }
+            }
+        }
     }
 }
 

@@ -1,85 +1,232 @@
 //! Tokenizing training text on worker threads while the caller counts.
 //!
-//! Tokenizing, stemming and fingerprinting are per-document work; assigning term ids and adding to
-//! the counts must happen in document order (ids are first-seen order, so models are reproducible).
-//! So worker threads turn chunks of documents into term fingerprints, each chunk with the spelling
-//! of the terms it contains, and the calling thread consumes the chunks strictly in order. With one
-//! core, or a handful of documents, everything runs on the calling thread with the same result.
+//! Tokenizing, stemming, fingerprinting and counting each document's terms are per-document work;
+//! assigning term ids must happen in document order (ids are first-seen order, so models are
+//! reproducible). So worker threads turn chunks of documents into a [`Chunk`]: the chunk's distinct
+//! terms in order of first occurrence, with their spellings, and every document's term frequencies
+//! over them. The calling thread consumes the chunks strictly in order and looks each distinct term
+//! of a chunk up once, instead of once per occurrence. With one core, or a handful of documents,
+//! everything runs on the calling thread with the same result.
 
 use std::sync::mpsc;
-
-use rustc_hash::FxHashMap;
 
 use crate::text::{Analyzer, Term, TermKey};
 
 /// Documents per chunk handed from a worker to the consumer.
 const CHUNK_DOCUMENTS: usize = 128;
 
-/// The spelling of every term of one chunk, by fingerprint.
+/// Consecutive documents, analysed: their distinct terms (local ids `0..keys().len()`, in order of
+/// first occurrence in the chunk) and each document's `(local id, frequency)` pairs.
 #[derive(Default)]
-pub struct Spellings {
-    arena: String,
-    spans: FxHashMap<TermKey, (u32, u32)>,
+pub struct Chunk {
+    keys: Vec<TermKey>,
+    /// Every distinct term's words, concatenated in local-id order.
+    spellings: String,
+    /// Per term: where its first word ends in `spellings` (for a bigram) or `u32::MAX` (for a
+    /// word), and where the term ends.
+    spelling_ends: Vec<(u32, u32)>,
+    /// Every document's distinct terms with their frequencies, in order of first occurrence in it.
+    terms: Vec<(u32, u32)>,
+    /// End of each document's pairs in `terms`.
+    document_ends: Vec<u32>,
 }
 
-impl Spellings {
-    /// The term with fingerprint `key`, if it occurs in this chunk.
-    pub fn get(&self, key: TermKey) -> Option<Term<'_>> {
-        let &(start, end) = self.spans.get(&key)?;
-        Some(Term::parse(self.arena.get(start as usize..end as usize)?))
+impl Chunk {
+    /// The fingerprints of the chunk's distinct terms, by local id.
+    pub fn keys(&self) -> &[TermKey] {
+        &self.keys
     }
 
-    fn record(&mut self, key: TermKey, term: Term<'_>) {
-        if !self.spans.contains_key(&key) {
-            let start = self.arena.len() as u32;
-            term.write_to(&mut self.arena);
-            self.spans.insert(key, (start, self.arena.len() as u32));
+    /// The spelling of the term with local id `local`.
+    pub fn term(&self, local: usize) -> Term<'_> {
+        let start = local
+            .checked_sub(1)
+            .map_or(0, |previous| self.spelling_ends[previous].1 as usize);
+        let (split, end) = self.spelling_ends[local];
+        let text = |range: std::ops::Range<usize>| self.spellings.get(range).unwrap_or_default();
+        if split == u32::MAX {
+            Term::Word(text(start..end as usize))
+        } else {
+            Term::Bigram(
+                text(start..split as usize),
+                text(split as usize..end as usize),
+            )
+        }
+    }
+
+    /// Every document's `(local id, frequency)` pairs, in document order.
+    pub fn documents(&self) -> impl Iterator<Item = &[(u32, u32)]> {
+        let starts = std::iter::once(0).chain(self.document_ends.iter().copied());
+        starts
+            .zip(&self.document_ends)
+            .map(|(start, &end)| &self.terms[start as usize..end as usize])
+    }
+}
+
+/// A chunk's terms while it is tokenized: fingerprint → local id, and the last document each
+/// occurred in. Open addressing with linear probing over one array of 16-byte slots, kept by a
+/// tokenizing thread from one chunk to the next: a slot belongs to the current chunk when its
+/// document stamp is at least the chunk's first, so starting a chunk clears nothing. Every token of
+/// the training text is looked up here, so a lookup is one probe of a table that fits in the L2
+/// cache (fingerprints are well mixed: the home slot is taken from the key's top bits).
+struct ChunkTerms {
+    slots: Vec<ChunkSlot>,
+    /// `64 − log2(slots.len())`.
+    shift: u32,
+    /// Slots of the current chunk.
+    len: usize,
+    /// Stamp of the current chunk's first document; documents are stamped 1, 2, 3, … across chunks.
+    chunk_start: u32,
+    /// Per local id: where its pair sits in the current document's part of `Chunk::terms`.
+    pair_of: Vec<u32>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct ChunkSlot {
+    key: TermKey,
+    local: u32,
+    /// The last document the term occurred in (0: never).
+    document: u32,
+}
+
+/// Initial `log2` of the slot count: 16k slots (256 KB) hold a typical chunk at under half load.
+const CHUNK_SLOTS_LOG2: u32 = 14;
+
+impl Default for ChunkTerms {
+    fn default() -> Self {
+        Self {
+            slots: vec![ChunkSlot::default(); 1 << CHUNK_SLOTS_LOG2],
+            shift: 64 - CHUNK_SLOTS_LOG2,
+            len: 0,
+            chunk_start: 1,
+            pair_of: Vec::new(),
         }
     }
 }
 
-/// One chunk: the fingerprints of each document's terms, in text order, and their spellings.
-struct Chunk {
-    keys: Vec<Vec<TermKey>>,
-    spellings: Spellings,
+impl ChunkTerms {
+    /// Forgets the previous chunk; its first document will be stamped `first_document`.
+    fn start_chunk(&mut self, first_document: u32) {
+        self.chunk_start = first_document;
+        self.len = 0;
+        self.pair_of.clear();
+    }
+
+    /// The slot of `key` in the current chunk, or the free slot where it would go.
+    #[inline]
+    fn position(&self, key: TermKey) -> usize {
+        let mask = self.slots.len() - 1;
+        let mut i = (key >> self.shift) as usize;
+        // Bounded: the table is at most half full, so some slot is free.
+        loop {
+            let slot = self.slots[i];
+            if slot.document < self.chunk_start || slot.key == key {
+                return i;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Doubles the table, keeping the current chunk's slots.
+    fn grow(&mut self) {
+        let log2 = 64 - self.shift + 1;
+        let old = std::mem::replace(&mut self.slots, vec![ChunkSlot::default(); 1 << log2]);
+        self.shift = 64 - log2;
+        for slot in old.into_iter().filter(|s| s.document >= self.chunk_start) {
+            let i = self.position(slot.key);
+            self.slots[i] = slot;
+        }
+    }
 }
 
-fn tokenize_chunk(analyzer: &Analyzer, texts: &[&str]) -> Chunk {
-    let mut spellings = Spellings::default();
-    let keys = texts
-        .iter()
-        .map(|text| {
-            let mut keys = Vec::with_capacity(text.len() / 6 + 1);
-            analyzer.for_each_term_key(text, |key, term| {
-                spellings.record(key, term);
-                keys.push(key);
-            });
-            keys
-        })
-        .collect();
-    Chunk { keys, spellings }
+fn tokenize_chunk(
+    analyzer: &Analyzer,
+    texts: &[&str],
+    first_document: u32,
+    table: &mut ChunkTerms,
+) -> Chunk {
+    let mut chunk = Chunk::default();
+    table.start_chunk(first_document);
+    // About one term per 7 bytes of text, fewer distinct ones.
+    let bytes: usize = texts.iter().map(|t| t.len()).sum();
+    chunk.terms.reserve(bytes / 8);
+    chunk.keys.reserve(bytes / 16);
+    chunk.spelling_ends.reserve(bytes / 16);
+    chunk.spellings.reserve(bytes);
+    for (d, text) in texts.iter().enumerate() {
+        let document = first_document + d as u32;
+        analyzer.for_each_term_key(text, |key, term| {
+            let mut i = table.position(key);
+            if table.slots[i].document < table.chunk_start {
+                if (table.len + 1) * 2 > table.slots.len() {
+                    table.grow();
+                    i = table.position(key);
+                }
+                table.len += 1;
+                table.slots[i] = ChunkSlot {
+                    key,
+                    local: chunk.keys.len() as u32,
+                    document: 0,
+                };
+                table.pair_of.push(0);
+                chunk.keys.push(key);
+                let split = match term {
+                    Term::Word(word) => {
+                        chunk.spellings.push_str(word);
+                        u32::MAX
+                    }
+                    Term::Bigram(first, second) => {
+                        chunk.spellings.push_str(first);
+                        let split = chunk.spellings.len() as u32;
+                        chunk.spellings.push_str(second);
+                        split
+                    }
+                };
+                let end = chunk.spellings.len() as u32;
+                chunk.spelling_ends.push((split, end));
+            }
+            let slot = &mut table.slots[i];
+            let local = slot.local as usize;
+            if slot.document == document {
+                chunk.terms[table.pair_of[local] as usize].1 += 1;
+            } else {
+                slot.document = document;
+                table.pair_of[local] = chunk.terms.len() as u32;
+                chunk.terms.push((slot.local, 1));
+            }
+        });
+        chunk.document_ends.push(chunk.terms.len() as u32);
+    }
+    chunk
 }
 
-/// Calls `consume(index, keys, spellings)` for every text, in order, with the fingerprints of its
-/// terms in text order; tokenizing runs on up to `available_parallelism − 1` worker threads.
+/// The document stamp of the text with index `index`: its number from 1.
+fn stamp(index: usize) -> u32 {
+    u32::try_from(index + 1).unwrap_or(u32::MAX)
+}
+
+/// Calls `consume(index of its first text, chunk)` for consecutive chunks of `texts`, in order;
+/// tokenizing runs on worker threads (one per core: the consumer mostly waits for them).
 pub fn for_each_tokenized(
     analyzer: &Analyzer,
     texts: &[&str],
-    mut consume: impl FnMut(usize, &[TermKey], &Spellings),
+    mut consume: impl FnMut(usize, &Chunk),
 ) {
     let chunks: Vec<&[&str]> = texts.chunks(CHUNK_DOCUMENTS).collect();
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .saturating_sub(1)
-        .min(chunks.len().saturating_sub(1));
-    let mut consume_chunk = |first: usize, chunk: Chunk| {
-        for (offset, keys) in chunk.keys.iter().enumerate() {
-            consume(first + offset, keys, &chunk.spellings);
-        }
+    let cores = crate::parallel::cores();
+    let workers = if cores < 2 {
+        0
+    } else {
+        (cores - 1).min(chunks.len().saturating_sub(1))
     };
     if workers == 0 {
+        let mut table = ChunkTerms::default();
         for (c, texts) in chunks.iter().enumerate() {
-            consume_chunk(c * CHUNK_DOCUMENTS, tokenize_chunk(analyzer, texts));
+            let first = c * CHUNK_DOCUMENTS;
+            consume(
+                first,
+                &tokenize_chunk(analyzer, texts, stamp(first), &mut table),
+            );
         }
         return;
     }
@@ -89,8 +236,11 @@ pub fn for_each_tokenized(
                 let (sender, receiver) = mpsc::sync_channel(2);
                 let chunks = &chunks;
                 scope.spawn(move || {
-                    for texts in chunks.iter().skip(w).step_by(workers) {
-                        if sender.send(tokenize_chunk(analyzer, texts)).is_err() {
+                    let mut table = ChunkTerms::default();
+                    for (c, texts) in chunks.iter().enumerate().skip(w).step_by(workers) {
+                        let first = stamp(c * CHUNK_DOCUMENTS);
+                        let chunk = tokenize_chunk(analyzer, texts, first, &mut table);
+                        if sender.send(chunk).is_err() {
                             return;
                         }
                     }
@@ -100,11 +250,15 @@ pub fn for_each_tokenized(
             .collect();
         // Worker w produces chunks w, w + workers, …: receiving round-robin restores the order.
         for c in 0..chunks.len() {
-            match receivers[c % workers].recv() {
-                Ok(chunk) => consume_chunk(c * CHUNK_DOCUMENTS, chunk),
+            let chunk = match receivers[c % workers].recv() {
+                Ok(chunk) => chunk,
                 // A worker ended early (it panicked): tokenize its chunk here instead.
-                Err(_) => consume_chunk(c * CHUNK_DOCUMENTS, tokenize_chunk(analyzer, chunks[c])),
-            }
+                Err(_) => {
+                    let first = stamp(c * CHUNK_DOCUMENTS);
+                    tokenize_chunk(analyzer, chunks[c], first, &mut ChunkTerms::default())
+                }
+            };
+            consume(c * CHUNK_DOCUMENTS, &chunk);
         }
     });
 }
@@ -115,21 +269,44 @@ mod tests {
     use crate::text::AnalyzerSettings;
 
     #[test]
-    fn chunks_arrive_in_order_with_their_spellings() {
+    fn chunks_arrive_in_order_with_every_term_counted_and_spelled() {
         let analyzer = Analyzer::new(AnalyzerSettings::default());
         let texts: Vec<String> = (0..1000)
-            .map(|i| format!("missile test number{i}"))
+            .map(|i| format!("missile test number{i}, missile tests again{}", i % 7))
             .collect();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let mut seen = 0;
-        for_each_tokenized(&analyzer, &refs, |i, keys, spellings| {
-            assert_eq!(i, seen);
-            seen += 1;
-            let spelled: Vec<String> = keys
-                .iter()
-                .map(|k| spellings.get(*k).map(|t| t.to_string()).unwrap_or_default())
-                .collect();
-            assert_eq!(spelled, analyzer.terms(&texts[i]));
+        for_each_tokenized(&analyzer, &refs, |first, chunk| {
+            assert_eq!(first, seen);
+            for terms in chunk.documents() {
+                let mut counted: Vec<(String, u32)> = terms
+                    .iter()
+                    .map(|&(local, n)| (chunk.term(local as usize).to_string(), n))
+                    .collect();
+                counted.sort();
+                let mut expected: Vec<(String, u32)> = Vec::new();
+                let mut all = analyzer.terms(&texts[seen]);
+                all.sort();
+                for term in all {
+                    match expected.last_mut() {
+                        Some((last, n)) if *last == term => *n += 1,
+                        _ => expected.push((term, 1)),
+                    }
+                }
+                assert_eq!(counted, expected, "document {seen}");
+                seen += 1;
+            }
+            for (local, &key) in chunk.keys().iter().enumerate() {
+                assert_eq!(chunk.term(local).key(), key);
+            }
+            let mut keys = chunk.keys().to_vec();
+            keys.sort_unstable();
+            keys.dedup();
+            assert_eq!(
+                keys.len(),
+                chunk.keys().len(),
+                "a chunk's keys are distinct"
+            );
         });
         assert_eq!(seen, texts.len());
     }

@@ -10,7 +10,7 @@ use super::calibration::{
     expected_calibration_error, fit_temperature, fit_temperature_and_bias, softmax,
 };
 use super::counts::Counts;
-use super::features::{apply_document_transforms, sparse_counts, SparseVector};
+use super::features::{apply_document_transforms, SparseVector};
 use super::tokenized::for_each_tokenized;
 use super::weights::{RawScores, Weights};
 use super::{argmax, Calibration, Example, Metadata, Model, ModelSettings};
@@ -104,35 +104,46 @@ fn analyse(
     let mut documents = Vec::with_capacity(examples.len());
     let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
     let mut ids: Vec<u32> = Vec::new();
-    for_each_tokenized(analyzer, &texts, |i, keys, spellings| {
-        ids.clear();
-        for &key in keys {
-            let id = match counts.vocabulary.get(key) {
-                Some(id) => id,
-                None => match spellings.get(key) {
-                    Some(term) => counts.vocabulary.insert(key, term),
-                    // Every key of a chunk is spelled in it; a term without one is skipped.
-                    None => continue,
-                },
-            };
-            ids.push(id);
-        }
-        let tf = sparse_counts(&mut ids);
-        let mut vector = tf.clone();
-        apply_document_transforms(&mut vector, settings.transforms);
-        let mut labels: Vec<u32> = Vec::with_capacity(examples[i].labels.len());
-        for label in &examples[i].labels {
-            let index = counts.label_index(label.trim());
-            if !labels.contains(&index) {
-                labels.push(index);
+    let mut packed: Vec<u64> = Vec::new();
+    for_each_tokenized(analyzer, &texts, |first, chunk| {
+        counts
+            .vocabulary
+            .insert_all(chunk.keys(), |local| chunk.term(local), &mut ids);
+        for (offset, terms) in chunk.documents().enumerate() {
+            let i = first + offset;
+            // Sorted by term id as one `u64` (id above, frequency below): ids are distinct
+            // within a document, and sorting plain integers is cheaper than sorting pairs.
+            packed.clear();
+            packed.extend(
+                terms
+                    .iter()
+                    .map(|&(local, n)| (u64::from(ids[local as usize]) << 32) | u64::from(n)),
+            );
+            packed.sort_unstable();
+            let tf: SparseVector = packed
+                .iter()
+                .map(|&p| ((p >> 32) as u32, f64::from(p as u32)))
+                .collect();
+            let mut vector = tf.clone();
+            apply_document_transforms(&mut vector, settings.transforms);
+            let mut labels: Vec<u32> = Vec::with_capacity(examples[i].labels.len());
+            for label in &examples[i].labels {
+                let index = counts.label_index(label.trim());
+                if !labels.contains(&index) {
+                    labels.push(index);
+                }
+            }
+            documents.push(Document { tf, vector, labels });
+            if i % 256 == 255 {
+                progress(i + 1);
             }
         }
-        counts.add_document(&vector, &labels);
-        documents.push(Document { tf, vector, labels });
-        if i % 256 == 255 {
-            progress(i + 1);
-        }
     });
+    let added: Vec<(&SparseVector, &[u32])> = documents
+        .iter()
+        .map(|d| (&d.vector, d.labels.as_slice()))
+        .collect();
+    counts.add_documents(&added);
     progress(examples.len());
     documents
 }

@@ -148,6 +148,28 @@ impl Vocabulary {
         }
     }
 
+    /// Writes into `ids` the id of every term in `keys` (the term with fingerprint `keys[i]` is
+    /// spelled `term(i)`), adding unknown ones in the order they are listed: the same ids as
+    /// [`Vocabulary::insert`] called on each in turn.
+    ///
+    /// All keys are looked up first, in a loop of independent lookups (the table is far larger than
+    /// the CPU caches, and such a loop lets the CPU wait for several misses at once); only the
+    /// unknown ones are then added, one after another.
+    pub fn insert_all<'a>(
+        &mut self,
+        keys: &[TermKey],
+        term: impl Fn(usize) -> Term<'a>,
+        ids: &mut Vec<u32>,
+    ) {
+        ids.clear();
+        ids.extend(keys.iter().map(|&key| self.ids.get(key).unwrap_or(EMPTY)));
+        for (i, id) in ids.iter_mut().enumerate() {
+            if *id == EMPTY {
+                *id = self.insert(keys[i], term(i));
+            }
+        }
+    }
+
     fn push(&mut self, key: TermKey, term: Term<'_>) -> u32 {
         let id = self.ends.len() as u32;
         term.write_to(&mut self.text);
@@ -226,6 +248,32 @@ mod tests {
             assert_eq!(table.get(key), Some(id as u32));
         }
         assert_eq!(table.get(u64::MAX), None);
+    }
+
+    #[test]
+    fn insert_all_gives_the_ids_of_insert_one_by_one() {
+        let analyzer = Analyzer::new(AnalyzerSettings::default());
+        let mut one_by_one = Vocabulary::default();
+        let mut all_at_once = Vocabulary::default();
+        let mut ids = Vec::new();
+        for text in [
+            "oil prices rose",
+            "prices of crude oil fell",
+            "oil oil oil",
+            "rose fell",
+        ] {
+            let mut keys = Vec::new();
+            let mut spellings = Vec::new();
+            let mut expected = Vec::new();
+            analyzer.for_each_term_key(text, |key, term| {
+                expected.push(one_by_one.insert(key, term));
+                keys.push(key);
+                spellings.push(term.to_string());
+            });
+            all_at_once.insert_all(&keys, |i| Term::parse(&spellings[i]), &mut ids);
+            assert_eq!(ids, expected, "{text}");
+        }
+        assert!(one_by_one.terms().eq(all_at_once.terms()));
     }
 
     #[test]

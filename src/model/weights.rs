@@ -246,11 +246,25 @@ fn build(
         .zip(&term_out)
         .zip(&pseudo);
     for (((row, &total), &ln_total), &(a, ln_a)) in rows {
-        for &(c, n) in row {
+        for &(c, n) in row.as_slice() {
             let n = n.max(0.0);
-            // Only the logarithms the family uses are taken (they are most of the build's time).
-            let delta_in = || (n + a).ln() - ln_a;
-            let delta_out = || ((total - n).max(0.0) + a).ln() - ln_total;
+            // Only the logarithms the family uses are taken (they are most of the build's time),
+            // and none that is already known: for a term counted under this label only (most
+            // terms), n = T, so ln(n + a) is ln(T + a) and ln(T − n + a) is ln a — the same
+            // operations on the same numbers, so the same bits.
+            let delta_in = || {
+                let ln_in = if n == total.max(0.0) {
+                    ln_total
+                } else {
+                    (n + a).ln()
+                };
+                ln_in - ln_a
+            };
+            let delta_out = || {
+                let out = (total - n).max(0.0);
+                let ln_out = if out == 0.0 { ln_a } else { (out + a).ln() };
+                ln_out - ln_total
+            };
             let delta = match family {
                 Family::In => delta_in(),
                 Family::NegatedOut { .. } => -delta_out(),
@@ -331,6 +345,9 @@ fn build(
         entries,
     }
 }
+
+/// Document frequencies below this get their IDF from a table (see [`Weights::assemble`]).
+const IDF_TABLE_SIZE: usize = 1024;
 
 /// Vocabulary size from which [`Weights::compute_concurrently`] uses a second thread.
 const CONCURRENT_MIN_TERMS: usize = 20_000;
@@ -443,10 +460,23 @@ impl Weights {
         dense_min_row: usize,
     ) -> Self {
         let n_labels = counts.labels.len();
+        let idf_of = |df: f64| ((1.0 + counts.documents) / (1.0 + df)).ln() + 1.0;
+        // Document frequencies are small whole numbers nearly always: their IDF comes from a
+        // table made by the same expression (the same bits), not from a logarithm per term.
+        let idf_table: Vec<f64> = if settings.transforms.idf {
+            (0..IDF_TABLE_SIZE).map(|df| idf_of(df as f64)).collect()
+        } else {
+            Vec::new()
+        };
         let idf = |t: usize| {
             if settings.transforms.idf {
                 let df = counts.document_frequency[t].max(0.0);
-                ((1.0 + counts.documents) / (1.0 + df)).ln() + 1.0
+                let whole = df as usize;
+                if whole as f64 == df && whole < IDF_TABLE_SIZE {
+                    idf_table[whole]
+                } else {
+                    idf_of(df)
+                }
             } else {
                 1.0
             }
@@ -660,6 +690,7 @@ mod tests {
                 let scores = weights.score(&vec![(t as u32, 1.0)]);
                 for c in 0..counts.labels.len() {
                     let n = counts.term_label_weight[t]
+                        .as_slice()
                         .iter()
                         .find(|(l, _)| *l as usize == c)
                         .map_or(0.0, |(_, n)| *n);
