@@ -8,7 +8,7 @@
 //! of a chunk up once, instead of once per occurrence. With one core, or a handful of documents,
 //! everything runs on the calling thread with the same result.
 
-use std::sync::mpsc;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::text::{Analyzer, Term, TermKey};
 
@@ -205,59 +205,137 @@ fn stamp(index: usize) -> u32 {
     u32::try_from(index + 1).unwrap_or(u32::MAX)
 }
 
-/// Calls `consume(index of its first text, chunk)` for consecutive chunks of `texts`, in order;
-/// tokenizing runs on worker threads (one per core: the consumer mostly waits for them).
+/// How many chunks tokenizing may run ahead of consuming (bounds the memory held in between).
+const CHUNKS_AHEAD: usize = 4;
+
+/// A chunk's place in the hand-over between tokenizing threads and the consumer.
+enum Slot {
+    /// Not tokenized yet (or being tokenized).
+    Pending,
+    Ready(Chunk),
+    /// The thread that claimed it ended without delivering it (it panicked): the consumer
+    /// tokenizes it itself.
+    Abandoned,
+}
+
+/// What the tokenizing threads and the consumer share.
+struct Handover {
+    /// The next chunk nobody has claimed.
+    next_claim: usize,
+    /// Chunks consumed so far.
+    consumed: usize,
+    slots: Vec<Slot>,
+}
+
+/// Marks a claimed chunk abandoned if its thread unwinds before delivering it, so the consumer
+/// never waits for it.
+struct Claim<'a> {
+    handover: &'a (Mutex<Handover>, Condvar),
+    chunk: usize,
+    delivered: bool,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if !self.delivered {
+            let (state, changed) = self.handover;
+            lock(state).slots[self.chunk] = Slot::Abandoned;
+            changed.notify_all();
+        }
+    }
+}
+
+/// Locks the hand-over; the state stays consistent even if a thread panicked while holding it
+/// (every change is a single assignment).
+fn lock(state: &Mutex<Handover>) -> MutexGuard<'_, Handover> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Calls `consume(index of its first text, chunk)` for consecutive chunks of `texts`, in order.
+///
+/// Chunks are tokenized by `cores − 1` helper threads and by the consumer itself: whenever the
+/// next chunk to consume is not ready, the consuming thread claims the next unclaimed chunk and
+/// tokenizes it, so both cores stay busy whichever side is slower. Each chunk's result depends on
+/// its texts only, so it is the same whichever thread tokenized it.
 pub fn for_each_tokenized(
     analyzer: &Analyzer,
     texts: &[&str],
     mut consume: impl FnMut(usize, &Chunk),
 ) {
     let chunks: Vec<&[&str]> = texts.chunks(CHUNK_DOCUMENTS).collect();
-    let cores = crate::parallel::cores();
-    let workers = if cores < 2 {
-        0
-    } else {
-        (cores - 1).min(chunks.len().saturating_sub(1))
+    let tokenize = |c: usize, table: &mut ChunkTerms| {
+        tokenize_chunk(analyzer, chunks[c], stamp(c * CHUNK_DOCUMENTS), table)
     };
-    if workers == 0 {
-        let mut table = ChunkTerms::default();
-        for (c, texts) in chunks.iter().enumerate() {
-            let first = c * CHUNK_DOCUMENTS;
-            consume(
-                first,
-                &tokenize_chunk(analyzer, texts, stamp(first), &mut table),
-            );
+    let helpers = (crate::parallel::cores() - 1).min(chunks.len().saturating_sub(1));
+    let mut table = ChunkTerms::default();
+    if helpers == 0 {
+        for c in 0..chunks.len() {
+            consume(c * CHUNK_DOCUMENTS, &tokenize(c, &mut table));
         }
         return;
     }
+    let handover = (
+        Mutex::new(Handover {
+            next_claim: 0,
+            consumed: 0,
+            slots: chunks.iter().map(|_| Slot::Pending).collect(),
+        }),
+        Condvar::new(),
+    );
+    let (state, changed) = &handover;
     std::thread::scope(|scope| {
-        let receivers: Vec<mpsc::Receiver<Chunk>> = (0..workers)
-            .map(|w| {
-                let (sender, receiver) = mpsc::sync_channel(2);
-                let chunks = &chunks;
-                scope.spawn(move || {
-                    let mut table = ChunkTerms::default();
-                    for (c, texts) in chunks.iter().enumerate().skip(w).step_by(workers) {
-                        let first = stamp(c * CHUNK_DOCUMENTS);
-                        let chunk = tokenize_chunk(analyzer, texts, first, &mut table);
-                        if sender.send(chunk).is_err() {
+        for _ in 0..helpers {
+            scope.spawn(|| {
+                let mut table = ChunkTerms::default();
+                loop {
+                    let c = {
+                        let mut shared = lock(state);
+                        while shared.next_claim < chunks.len()
+                            && shared.next_claim >= shared.consumed + CHUNKS_AHEAD
+                        {
+                            shared = changed.wait(shared).unwrap_or_else(PoisonError::into_inner);
+                        }
+                        if shared.next_claim == chunks.len() {
                             return;
                         }
-                    }
-                });
-                receiver
-            })
-            .collect();
-        // Worker w produces chunks w, w + workers, …: receiving round-robin restores the order.
+                        shared.next_claim += 1;
+                        shared.next_claim - 1
+                    };
+                    let mut claim = Claim {
+                        handover: &handover,
+                        chunk: c,
+                        delivered: false,
+                    };
+                    let chunk = tokenize(c, &mut table);
+                    lock(state).slots[c] = Slot::Ready(chunk);
+                    claim.delivered = true;
+                    changed.notify_all();
+                }
+            });
+        }
         for c in 0..chunks.len() {
-            let chunk = match receivers[c % workers].recv() {
-                Ok(chunk) => chunk,
-                // A worker ended early (it panicked): tokenize its chunk here instead.
-                Err(_) => {
-                    let first = stamp(c * CHUNK_DOCUMENTS);
-                    tokenize_chunk(analyzer, chunks[c], first, &mut ChunkTerms::default())
+            let chunk = loop {
+                let mut shared = lock(state);
+                match std::mem::replace(&mut shared.slots[c], Slot::Pending) {
+                    Slot::Ready(chunk) => {
+                        shared.consumed = c + 1;
+                        break chunk;
+                    }
+                    Slot::Abandoned => break tokenize(c, &mut ChunkTerms::default()),
+                    Slot::Pending => {}
+                }
+                if shared.next_claim < chunks.len() {
+                    // Not ready: tokenize the next unclaimed chunk meanwhile (or this one).
+                    let claimed = shared.next_claim;
+                    shared.next_claim += 1;
+                    drop(shared);
+                    let chunk = tokenize(claimed, &mut table);
+                    lock(state).slots[claimed] = Slot::Ready(chunk);
+                } else {
+                    drop(changed.wait(shared).unwrap_or_else(PoisonError::into_inner));
                 }
             };
+            changed.notify_all();
             consume(c * CHUNK_DOCUMENTS, &chunk);
         }
     });
