@@ -94,6 +94,16 @@ impl SparseWeights {
     }
 }
 
+/// The part of the scoring layout one thread of [`Weights::assemble`] fills: its terms, and the
+/// corrections and dense rows they own, with where those start in the whole.
+struct Packed<'a> {
+    terms: &'a mut [TermEntry],
+    corrections: &'a mut [Correction],
+    correction_base: usize,
+    dense: &'a mut [f64],
+    dense_base: usize,
+}
+
 /// The sparse corrections of one counted (term, label) pair, for both families.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Correction {
@@ -435,7 +445,7 @@ impl Weights {
             (top.join(), ovr)
         });
         match top {
-            Ok(top) => Self::assemble(counts, settings, top, ovr, dense_min_row(counts)),
+            Ok(top) => Self::assemble(counts, settings, (top, ovr), dense_min_row(counts), true),
             Err(panic) => std::panic::resume_unwind(panic),
         }
     }
@@ -446,18 +456,17 @@ impl Weights {
         settings: &ModelSettings,
         dense_min_row: usize,
     ) -> Self {
-        let top = build_top(counts, settings);
-        let ovr = build_ovr(counts, settings);
-        Self::assemble(counts, settings, top, ovr, dense_min_row)
+        let families = (build_top(counts, settings), build_ovr(counts, settings));
+        Self::assemble(counts, settings, families, dense_min_row, false)
     }
 
     /// Packs both families into the scoring layout (see the module docs).
     fn assemble(
         counts: &Counts,
         settings: &ModelSettings,
-        top: Built,
-        ovr: Built,
+        (top, ovr): (Built, Built),
         dense_min_row: usize,
+        concurrently: bool,
     ) -> Self {
         let n_labels = counts.labels.len();
         let idf_of = |df: f64| ((1.0 + counts.documents) / (1.0 + df)).ln() + 1.0;
@@ -482,38 +491,109 @@ impl Weights {
             }
         };
         // Both families have a correction for exactly the counted pairs, in the same order.
-        let mut corrections = Vec::with_capacity(top.entries.len());
-        let mut dense = Vec::new();
-        let terms = (0..counts.vocabulary.len())
-            .map(|t| {
+        let n_terms = counts.vocabulary.len();
+        let row_len = |t: usize| (top.row_start[t + 1] - top.row_start[t]) as usize;
+        let is_dense = |t: usize| row_len(t) >= dense_min_row;
+        // The corrections and dense rows of the terms before `t`, counted term by term.
+        let place = |range: std::ops::Range<usize>| {
+            range.fold((0, 0), |(sparse, dense), t| {
+                if is_dense(t) {
+                    (sparse, dense + 1)
+                } else {
+                    (sparse + row_len(t), dense)
+                }
+            })
+        };
+        // Two halves of the terms, packed on two threads at the end of a full training run: every
+        // term, correction and dense row lands where the single-threaded order puts it.
+        let split = if concurrently { n_terms / 2 } else { n_terms };
+        let (sparse_low, dense_low) = place(0..split);
+        let (sparse_high, dense_high) = place(split..n_terms);
+        let empty_entry = TermEntry {
+            top_base: 0.0,
+            ovr_base: 0.0,
+            idf: 0.0,
+            row_start: 0,
+            row_end: 0,
+        };
+        let empty_correction = Correction {
+            label: 0,
+            top: 0.0,
+            ovr: 0.0,
+        };
+        let mut terms = vec![empty_entry; n_terms];
+        let mut corrections = vec![empty_correction; sparse_low + sparse_high];
+        let mut dense = vec![0.0; (dense_low + dense_high) * 2 * n_labels];
+        let pack = |first: usize, part: Packed<'_>| {
+            let Packed {
+                terms,
+                corrections,
+                correction_base,
+                dense,
+                dense_base,
+            } = part;
+            let (mut sparse_used, mut dense_used) = (0, 0);
+            for (i, entry) in terms.iter_mut().enumerate() {
+                let t = first + i;
                 let pairs = top.row_start[t] as usize..top.row_start[t + 1] as usize;
                 let (row_start, row_end) = if pairs.len() >= dense_min_row {
-                    let base = dense.len();
-                    dense.resize(base + 2 * n_labels, 0.0);
+                    let block = &mut dense[dense_used * 2 * n_labels..][..2 * n_labels];
                     for k in pairs {
                         let c = top.entries[k].0 as usize;
-                        dense[base + c] = top.entries[k].1;
-                        dense[base + n_labels + c] = ovr.entries[k].1;
+                        block[c] = top.entries[k].1;
+                        block[n_labels + c] = ovr.entries[k].1;
                     }
-                    ((base / (2 * n_labels)) as u32, DENSE_ROW)
+                    dense_used += 1;
+                    ((dense_base + dense_used - 1) as u32, DENSE_ROW)
                 } else {
-                    let start = corrections.len() as u32;
-                    corrections.extend(pairs.map(|k| Correction {
-                        label: top.entries[k].0,
-                        top: top.entries[k].1,
-                        ovr: ovr.entries[k].1,
-                    }));
-                    (start, corrections.len() as u32)
+                    let start = correction_base + sparse_used;
+                    for k in pairs {
+                        corrections[sparse_used] = Correction {
+                            label: top.entries[k].0,
+                            top: top.entries[k].1,
+                            ovr: ovr.entries[k].1,
+                        };
+                        sparse_used += 1;
+                    }
+                    (start as u32, (correction_base + sparse_used) as u32)
                 };
-                TermEntry {
+                *entry = TermEntry {
                     top_base: top.term_base[t],
                     ovr_base: ovr.term_base[t],
                     idf: idf(t),
                     row_start,
                     row_end,
+                };
+            }
+        };
+        let (terms_low, terms_high) = terms.split_at_mut(split);
+        let (corrections_low, corrections_high) = corrections.split_at_mut(sparse_low);
+        let (dense_rows_low, dense_rows_high) = dense.split_at_mut(dense_low * 2 * n_labels);
+        let low = Packed {
+            terms: terms_low,
+            corrections: corrections_low,
+            correction_base: 0,
+            dense: dense_rows_low,
+            dense_base: 0,
+        };
+        let high = Packed {
+            terms: terms_high,
+            corrections: corrections_high,
+            correction_base: sparse_low,
+            dense: dense_rows_high,
+            dense_base: dense_low,
+        };
+        if split == n_terms {
+            pack(0, low);
+        } else {
+            std::thread::scope(|scope| {
+                let worker = scope.spawn(|| pack(split, high));
+                pack(0, low);
+                if let Err(panic) = worker.join() {
+                    std::panic::resume_unwind(panic);
                 }
-            })
-            .collect();
+            });
+        }
         Weights {
             top: top.weights,
             ovr: ovr.weights,
@@ -726,6 +806,22 @@ mod tests {
             .collect();
         vector.sort_by_key(|&(t, _)| t);
         counts.add_document(&vector, &[label]);
+        // A dense row and a multi-label sparse row in the second half of the terms as well.
+        let late_common = crate::text::fingerprint::word_key("latecommon");
+        let late_common = counts
+            .vocabulary
+            .insert(late_common, crate::text::Term::Word("latecommon"));
+        let late_rare = crate::text::fingerprint::word_key("laterare");
+        let late_rare = counts
+            .vocabulary
+            .insert(late_rare, crate::text::Term::Word("laterare"));
+        for c in 0..20u32 {
+            let mut vector = vec![(late_common, 1.0 + f64::from(c) / 3.0)];
+            if c % 10 == 4 {
+                vector.push((late_rare, 0.25));
+            }
+            counts.add_document(&vector, &[c]);
+        }
         for kind in [NbKind::Multinomial, NbKind::Complement, NbKind::OneVsRest] {
             let settings = ModelSettings {
                 kind,
