@@ -179,9 +179,11 @@ def timing_section(doc, raw, summary):
           "calibration, thresholds) and counting only (folds=0, no alpha grid). "
           "sklearn: CountVectorizer fit_transform + MultinomialNB(alpha=0.1) fit (one-vs-rest for "
           "ModApte-90), one thread. fastText: supervised training with 2 threads (for scale only). "
-          f"topicd uses the {os.cpu_count()} cores of this machine: one thread tokenizes the next chunk of "
-          "documents while another counts, and the cross-validation folds and alpha candidates run in "
-          "parallel; its results do not depend on the number of threads.")
+          f"topicd uses the {os.cpu_count()} cores of this machine: chunks of documents are tokenized by "
+          "a helper thread and, whenever the chunk it needs next is not ready, by the thread that "
+          "assigns term ids; the counts are then added on two threads, the weights built on two, and "
+          "the cross-validation folds and alpha candidates run in parallel; its results do not depend "
+          "on the number of threads.")
     doc.p()
     rows = []
     for name, _ in DATASETS:
