@@ -10,7 +10,6 @@
 
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
-use super::vocabulary::probe;
 use crate::text::{Analyzer, Term, TermKey};
 
 /// Documents per chunk handed from a worker to the consumer.
@@ -116,10 +115,16 @@ impl ChunkTerms {
     /// The slot of `key` in the current chunk, or the free slot where it would go.
     #[inline]
     fn position(&self, key: TermKey) -> usize {
+        let mask = self.slots.len() - 1;
+        let mut i = (key >> self.shift) as usize;
         // Bounded: the table is at most half full, so some slot is free.
-        probe(&self.slots, self.shift, key, |slot| {
-            slot.document < self.chunk_start || slot.key == key
-        })
+        loop {
+            let slot = self.slots[i];
+            if slot.document < self.chunk_start || slot.key == key {
+                return i;
+            }
+            i = (i + 1) & mask;
+        }
     }
 
     /// Doubles the table, keeping the current chunk's slots.

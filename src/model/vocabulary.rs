@@ -42,24 +42,6 @@ struct Slot {
 }
 
 const EMPTY: u32 = u32::MAX;
-
-/// Linear probing in a power-of-two table of slots: the first slot, from `key`'s home slot (its
-/// top bits, `key >> shift`) on, where `stop` holds. Fingerprints are already well mixed, so their
-/// top bits make a good home. Ends only if some slot satisfies `stop`: callers keep one free.
-#[inline]
-pub(crate) fn probe<S: Copy>(
-    slots: &[S],
-    shift: u32,
-    key: TermKey,
-    stop: impl Fn(S) -> bool,
-) -> usize {
-    let mask = slots.len() - 1;
-    let mut i = (key >> shift) as usize;
-    while !stop(slots[i]) {
-        i = (i + 1) & mask;
-    }
-    i
-}
 const MIN_SLOTS_LOG2: u32 = 4;
 
 impl Default for KeyTable {
@@ -80,10 +62,16 @@ impl KeyTable {
     /// The slot holding `key`, or the empty slot where it would go.
     #[inline]
     fn position(&self, key: TermKey) -> usize {
+        let mask = self.slots.len() - 1;
+        let mut i = (key >> self.shift) as usize;
         // Bounded: the table always has an empty slot (it is at most half full).
-        probe(&self.slots, self.shift, key, |slot| {
-            slot.id == EMPTY || slot.key == key
-        })
+        loop {
+            let slot = self.slots[i];
+            if slot.id == EMPTY || slot.key == key {
+                return i;
+            }
+            i = (i + 1) & mask;
+        }
     }
 
     #[inline]
