@@ -249,71 +249,6 @@ impl Counts {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Empty counts over a vocabulary of `n_terms` made-up terms.
-    fn with_vocabulary(n_terms: usize) -> Counts {
-        let mut counts = Counts::default();
-        for t in 0..n_terms {
-            let id = counts.vocabulary.push_stored(&format!("term{t}"));
-            assert_eq!(id, Ok(t as u32));
-        }
-        counts
-    }
-
-    #[test]
-    fn adding_a_batch_equals_adding_one_by_one_to_the_last_bit() {
-        // A small deterministic generator: weights with many significant bits, so that a change in
-        // the order of any sum would show.
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
-        let n_terms = 300;
-        let mut documents: Vec<(SparseVector, Vec<u32>)> = Vec::new();
-        for _ in 0..400 {
-            let mut ids: Vec<u32> = (0..1 + next(40)).map(|_| next(n_terms) as u32).collect();
-            ids.sort_unstable();
-            ids.dedup();
-            let vector = ids
-                .into_iter()
-                .map(|t| (t, 1.0 / (1.0 + next(1000) as f64)))
-                .collect();
-            let mut labels: Vec<u32> = (0..1 + next(3)).map(|_| next(5) as u32).collect();
-            labels.dedup();
-            documents.push((vector, labels));
-        }
-        let refs: Vec<(&SparseVector, &[u32])> =
-            documents.iter().map(|(v, l)| (v, l.as_slice())).collect();
-        let fresh = || {
-            let mut counts = with_vocabulary(n_terms as usize);
-            for label in ["a", "b", "c", "d", "e"] {
-                counts.label_index(label);
-            }
-            counts
-        };
-        let mut one_by_one = fresh();
-        for (vector, labels) in &refs {
-            one_by_one.add_document(vector, labels);
-        }
-        // On one thread and on two; rows already filled, and terms seen for the first time, in a
-        // later batch; an empty batch.
-        for min_pairs in [0, u32::MAX] {
-            let mut batch = fresh();
-            batch.add_documents_on_two_threads_from(&refs[..150], min_pairs);
-            batch.add_documents_on_two_threads_from(&refs[150..], min_pairs);
-            assert_eq!(format!("{batch:?}"), format!("{one_by_one:?}"));
-            batch.add_documents_on_two_threads_from(&[], min_pairs);
-            assert_eq!(format!("{batch:?}"), format!("{one_by_one:?}"));
-        }
-    }
-}
-
 /// One term's sums per label: `(label index, sum of the term's weights in documents with that
 /// label)`, sorted by label index. Most terms are counted under one label only (a 90-label
 /// Reuters model has 290k terms), so a single entry is kept inline instead of in an allocation of
@@ -464,5 +399,70 @@ fn add_sparse(entries: &mut Vec<(u32, f64)>, label: u32, w: f64) {
     match entries.binary_search_by_key(&label, |(l, _)| *l) {
         Ok(i) => entries[i].1 += w,
         Err(i) => entries.insert(i, (label, w)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Empty counts over a vocabulary of `n_terms` made-up terms.
+    fn with_vocabulary(n_terms: usize) -> Counts {
+        let mut counts = Counts::default();
+        for t in 0..n_terms {
+            let id = counts.vocabulary.push_stored(&format!("term{t}"));
+            assert_eq!(id, Ok(t as u32));
+        }
+        counts
+    }
+
+    #[test]
+    fn adding_a_batch_equals_adding_one_by_one_to_the_last_bit() {
+        // A small deterministic generator: weights with many significant bits, so that a change in
+        // the order of any sum would show.
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let n_terms = 300;
+        let mut documents: Vec<(SparseVector, Vec<u32>)> = Vec::new();
+        for _ in 0..400 {
+            let mut ids: Vec<u32> = (0..1 + next(40)).map(|_| next(n_terms) as u32).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let vector = ids
+                .into_iter()
+                .map(|t| (t, 1.0 / (1.0 + next(1000) as f64)))
+                .collect();
+            let mut labels: Vec<u32> = (0..1 + next(3)).map(|_| next(5) as u32).collect();
+            labels.dedup();
+            documents.push((vector, labels));
+        }
+        let refs: Vec<(&SparseVector, &[u32])> =
+            documents.iter().map(|(v, l)| (v, l.as_slice())).collect();
+        let fresh = || {
+            let mut counts = with_vocabulary(n_terms as usize);
+            for label in ["a", "b", "c", "d", "e"] {
+                counts.label_index(label);
+            }
+            counts
+        };
+        let mut one_by_one = fresh();
+        for (vector, labels) in &refs {
+            one_by_one.add_document(vector, labels);
+        }
+        // On one thread and on two; rows already filled, and terms seen for the first time, in a
+        // later batch; an empty batch.
+        for min_pairs in [0, u32::MAX] {
+            let mut batch = fresh();
+            batch.add_documents_on_two_threads_from(&refs[..150], min_pairs);
+            batch.add_documents_on_two_threads_from(&refs[150..], min_pairs);
+            assert_eq!(format!("{batch:?}"), format!("{one_by_one:?}"));
+            batch.add_documents_on_two_threads_from(&[], min_pairs);
+            assert_eq!(format!("{batch:?}"), format!("{one_by_one:?}"));
+        }
     }
 }

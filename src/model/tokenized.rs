@@ -67,8 +67,8 @@ impl Chunk {
 /// occurred in. Open addressing with linear probing over one array of 16-byte slots, kept by a
 /// tokenizing thread from one chunk to the next: a slot belongs to the current chunk when its
 /// document stamp is at least the chunk's first, so starting a chunk clears nothing. Every token of
-/// the training text is looked up here, so a lookup is one probe of a table that fits in the L2
-/// cache (fingerprints are well mixed: the home slot is taken from the key's top bits).
+/// the training text is looked up here, so a lookup is one probe of a table a few hundred KB large
+/// (fingerprints are well mixed: the home slot is taken from the key's top bits).
 struct ChunkTerms {
     slots: Vec<ChunkSlot>,
     /// `64 − log2(slots.len())`.
@@ -89,7 +89,9 @@ struct ChunkSlot {
     document: u32,
 }
 
-/// Initial `log2` of the slot count: 16k slots (256 KB) hold a typical chunk at under half load.
+/// Initial `log2` of the slot count: 16k slots (256 KB). A chunk with more than 8k distinct terms
+/// (Reuters chunks have more) doubles it once; the thread keeps the larger table for later
+/// chunks.
 const CHUNK_SLOTS_LOG2: u32 = 14;
 
 impl Default for ChunkTerms {
