@@ -2,38 +2,44 @@
 //! loops (cross-validation folds, α candidates, evaluation). Results never depend on the number of
 //! threads: each item is computed alone and results come back in item order.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 /// The number of worker threads to use: the available cores, at least 1.
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// `items.iter().map(f).collect()`, computed on up to `workers` threads (item `i` on thread
-/// `i % workers`). A panic in `f` is resumed on the calling thread.
+/// `items.iter().map(f).collect()`, computed on up to `workers` threads, the calling thread among
+/// them. Each thread claims the next item nobody has taken yet, so items of uneven cost still keep
+/// every thread busy until the end. A panic in `f` is resumed on the calling thread.
 pub fn map<T: Sync, R: Send>(items: &[T], workers: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let workers = workers.clamp(1, items.len().max(1));
     if workers == 1 {
         return items.iter().map(f).collect();
     }
-    let f = &f;
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else {
+                return done;
+            };
+            done.push((i, f(item)));
+        }
+    };
     let mut slots: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
     std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|w| {
-                scope.spawn(move || {
-                    (w..items.len())
-                        .step_by(workers)
-                        .map(|i| (i, f(&items[i])))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        for handle in handles {
-            match handle.join() {
-                Ok(results) => {
-                    for (i, r) in results {
-                        slots[i] = Some(r);
-                    }
-                }
+        let helpers: Vec<_> = (1..workers).map(|_| scope.spawn(work)).collect();
+        let mut place = |results: Vec<(usize, R)>| {
+            for (i, r) in results {
+                slots[i] = Some(r);
+            }
+        };
+        place(work());
+        for helper in helpers {
+            match helper.join() {
+                Ok(results) => place(results),
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
@@ -51,5 +57,19 @@ mod tests {
             assert_eq!(super::map(&items, workers, |x| x * x), expected);
         }
         assert!(super::map(&[] as &[u64], 4, |x| *x).is_empty());
+    }
+
+    #[test]
+    fn a_panic_in_any_item_reaches_the_caller() {
+        let items: Vec<u64> = (0..40).collect();
+        for bad in [0, 1, 39] {
+            let outcome = std::panic::catch_unwind(|| {
+                super::map(&items, 2, |&x| {
+                    assert_ne!(x, bad, "item {bad} fails");
+                    x
+                })
+            });
+            assert!(outcome.is_err(), "item {bad}");
+        }
     }
 }
