@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use filters::{is_stop_word, light_stem, NumberFilter};
 use fingerprint::{bigram_key, word_key};
 pub use fingerprint::{Term, TermKey};
-use tokenizer::Tokenizer;
+use tokenizer::{Token, Tokenizer};
 
 /// How tokens made of digits are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -184,19 +184,34 @@ impl Analyzer {
         let mut cache = TOKEN_CACHE.with(Cell::take);
         cache.use_settings(&self.settings);
         let mut previous_key: Option<TermKey> = None;
-        while tokens.next_into(&mut word) {
-            let key = match filters::pack(word.as_bytes()) {
-                Some(token) => {
-                    let entry = &mut cache.entries[TokenCache::slot(token)];
-                    if entry.token != token {
+        while let Some(token) = tokens.next_token(&mut word) {
+            // A plain ASCII token is packed straight from the text and written out only when the
+            // cache does not know it.
+            let packed = match token {
+                Token::Ascii(run) => run.packed_lower(),
+                Token::Written => filters::pack(word.as_bytes()),
+            };
+            let write_out = |word: &mut String| {
+                if let Token::Ascii(run) = token {
+                    run.push_lower_to(word);
+                }
+            };
+            let key = match packed {
+                Some(packed) => {
+                    let entry = &mut cache.entries[TokenCache::slot(packed)];
+                    if entry.token != packed {
+                        write_out(&mut word);
                         *entry = CachedToken {
-                            token,
+                            token: packed,
                             key: self.filter(numbers, &mut word),
                         };
                     }
                     entry.key
                 }
-                None => self.filter(numbers, &mut word),
+                None => {
+                    write_out(&mut word);
+                    self.filter(numbers, &mut word)
+                }
             };
             let Some(key) = key else {
                 continue;

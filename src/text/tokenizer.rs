@@ -4,11 +4,126 @@
 //! an apostrophe between letters ("didn't" becomes "didnt"; a possessive "'s" is dropped), and a
 //! `.` or `,` between digits ("3.5", "1,200"). CJK ideographs, which are written without spaces,
 //! are one token each. Everything else separates tokens. Output is lower-cased.
+//!
+//! Most tokens of English text are plain runs of ASCII letters and digits. Those are found eight
+//! bytes at a time (each byte of a 64-bit word tested at once, without a branch per byte) and
+//! handed over in place ([`Token::Ascii`]), so that a caller that only needs the token's packed
+//! form (the key-only analysis behind scoring) never copies it. Everything else is decoded and
+//! written out a character at a time.
 
 /// Iterates over the lower-cased tokens of a text, writing each into a caller-owned buffer.
 pub struct Tokenizer<'a> {
     text: &'a str,
     position: usize,
+}
+
+/// A token found by [`Tokenizer::next_token`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Token<'a> {
+    /// A token made of ASCII letters and digits only, still in the text (not lower-cased): most
+    /// tokens of English text, handed over without being copied.
+    Ascii(AsciiRun<'a>),
+    /// Any other token, written lower-cased into the caller's buffer.
+    Written,
+}
+
+/// A run of ASCII letters and digits: `text[start..end]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AsciiRun<'a> {
+    text: &'a [u8],
+    start: usize,
+    end: usize,
+}
+
+impl AsciiRun<'_> {
+    /// Appends the run to `out`, lower-cased.
+    pub fn push_lower_to(&self, out: &mut String) {
+        // One table lookup per byte lower-cases it (no copy call, whose length dispatch
+        // mispredicts on short words).
+        for &b in &self.text[self.start..self.end] {
+            out.push(char::from(ASCII_WORD_BYTE[usize::from(b)]));
+        }
+    }
+
+    /// What `filters::pack` makes of the lower-cased run (its bytes zero-padded to 16,
+    /// big-endian), computed from the text in one or two 8-byte words instead of being written
+    /// out; `None` past 16 bytes.
+    #[inline]
+    pub fn packed_lower(&self) -> Option<u128> {
+        let len = self.end - self.start;
+        // In a run of letters and digits, the letters are the bytes with bit 0x40 set; setting
+        // their bit 0x20 lower-cases them. The first byte of the run is the lowest of a
+        // little-endian word and must be the highest of the key.
+        let key_half = |word: u64, bytes: usize| {
+            u128::from((word | ((word & (ONES * 0x40)) >> 1)) & low_bytes(bytes)).swap_bytes()
+        };
+        if len <= 8 {
+            if let Some(first) = load_word(self.text, self.start) {
+                return Some(key_half(first, len));
+            }
+        } else if len <= 16 {
+            if let (Some(first), Some(second)) = (
+                load_word(self.text, self.start),
+                load_word(self.text, self.start + 8),
+            ) {
+                return Some(key_half(first, 8) | key_half(second, len - 8) >> 64);
+            }
+        } else {
+            return None;
+        }
+        // Near the end of the text: a byte at a time.
+        let mut bytes = [0u8; 16];
+        for (packed, &b) in bytes.iter_mut().zip(&self.text[self.start..self.end]) {
+            *packed = ASCII_WORD_BYTE[usize::from(b)];
+        }
+        Some(u128::from_be_bytes(bytes))
+    }
+}
+
+/// `0x01` in every byte of a word.
+const ONES: u64 = 0x0101_0101_0101_0101;
+/// `0x80` in every byte of a word.
+const HIGHS: u64 = ONES * 0x80;
+
+/// The 8 bytes of `text` from `i`, as a little-endian word (the first byte lowest); `None` when
+/// fewer remain.
+#[inline]
+fn load_word(text: &[u8], i: usize) -> Option<u64> {
+    let bytes: [u8; 8] = text.get(i..i.checked_add(8)?)?.try_into().ok()?;
+    Some(u64::from_le_bytes(bytes))
+}
+
+/// A mask of the lowest `n` bytes of a word, for `n` in `1..=8`.
+#[inline]
+fn low_bytes(n: usize) -> u64 {
+    u64::MAX >> (64 - 8 * n)
+}
+
+/// `0x80` in the place of every byte of `word` that is an ASCII letter or digit, 0 elsewhere
+/// (eight bytes tested at once; the same answer as [`ASCII_WORD_BYTE`] being non-zero).
+#[inline]
+fn word_bytes(word: u64) -> u64 {
+    // With each byte's top bit cleared, adding a constant below 0x80 to every byte never carries
+    // into the next byte, and sets the top bit exactly when the byte reaches a bound.
+    let low = word & !HIGHS;
+    let at_least = |bound: u8| low_at_least(low, bound);
+    let digit = at_least(b'0') & !at_least(b'9' + 1);
+    // `| 0x20` maps A–Z onto a–z and nothing else onto a–z.
+    let folded = low | (ONES * 0x20);
+    let letter = low_at_least(folded, b'a') & !low_at_least(folded, b'z' + 1);
+    (digit | letter) & !word & HIGHS
+}
+
+/// `0x80` in every byte of `low` (top bits clear) that is at least `bound` (at most 0x80).
+#[inline]
+fn low_at_least(low: u64, bound: u8) -> u64 {
+    (low + ONES * u64::from(0x80 - bound)) & HIGHS
+}
+
+/// The index of the lowest byte flagged (with 0x80) in `flags`, which is not 0.
+#[inline]
+fn first_flagged(flags: u64) -> usize {
+    (flags.trailing_zeros() / 8) as usize
 }
 
 /// For each byte: its lower-case form when it is an ASCII letter or digit, else 0.
@@ -58,31 +173,89 @@ impl<'a> Tokenizer<'a> {
 
     /// Writes the next token into `out` (cleared first) and returns true, or returns false at the end.
     pub fn next_into(&mut self, out: &mut String) -> bool {
+        match self.next_token(out) {
+            Some(Token::Ascii(run)) => {
+                run.push_lower_to(out);
+                true
+            }
+            Some(Token::Written) => true,
+            None => false,
+        }
+    }
+
+    /// Finds the next token; `None` at the end. `out` is cleared first, and holds the token when
+    /// the answer is [`Token::Written`].
+    #[inline]
+    pub fn next_token(&mut self, out: &mut String) -> Option<Token<'a>> {
         out.clear();
-        let bytes = self.text.as_bytes();
+        let bytes: &'a [u8] = self.text.as_bytes();
         let mut i = self.position;
-        // ASCII separators (spaces, punctuation) are skipped a byte at a time, without decoding.
+        // ASCII separators (spaces, punctuation) are skipped eight bytes at a time, then a byte
+        // at a time, without decoding; what stops the skip is a letter or digit or a non-ASCII
+        // byte.
+        while let Some(word) = load_word(bytes, i) {
+            let stops = word_bytes(word) | (word & HIGHS);
+            if stops != 0 {
+                i += first_flagged(stops);
+                break;
+            }
+            i += 8;
+        }
         while let Some(&b) = bytes.get(i) {
             if b >= 0x80 || ASCII_WORD_BYTE[usize::from(b)] != 0 {
                 break;
             }
             i += 1;
         }
-        // The common case: a run of ASCII letters and digits. One table lookup per byte both tests
-        // and lower-cases it (no per-run copy call, whose length dispatch mispredicts on short
-        // words). When an ASCII separator that joins nothing ends it, the token is complete.
+        // The common case: a run of ASCII letters and digits, found eight bytes at a time. When
+        // what ends it joins nothing (a space, a full stop after a letter, …), the run is the
+        // whole token and is handed over as it stands, without being copied.
         if bytes
             .get(i)
             .is_some_and(|&b| ASCII_WORD_BYTE[usize::from(b)] != 0)
         {
-            let end = self.push_ascii_run(i, out);
+            let mut end = i + 1;
+            loop {
+                match load_word(bytes, end) {
+                    Some(word) => {
+                        let others = !word_bytes(word) & HIGHS;
+                        if others != 0 {
+                            end += first_flagged(others);
+                            break;
+                        }
+                        end += 8;
+                    }
+                    None => {
+                        while bytes
+                            .get(end)
+                            .is_some_and(|&b| ASCII_WORD_BYTE[usize::from(b)] != 0)
+                        {
+                            end += 1;
+                        }
+                        break;
+                    }
+                }
+            }
+            let run = AsciiRun {
+                text: bytes,
+                start: i,
+                end,
+            };
             return match bytes.get(end) {
-                Some(&b) if b >= 0x80 || matches!(b, b'\'' | b'.' | b',') => {
-                    self.continue_token(out, char::from(bytes[end - 1]), end)
+                // An apostrophe may join letters, `.` and `,` may join digits, and a non-ASCII
+                // letter continues the word.
+                Some(&b)
+                    if b >= 0x80
+                        || b == b'\''
+                        || (matches!(b, b'.' | b',') && bytes[end - 1].is_ascii_digit()) =>
+                {
+                    run.push_lower_to(out);
+                    self.continue_token(out, char::from(bytes[end - 1]), end);
+                    Some(Token::Written)
                 }
                 _ => {
                     self.position = end;
-                    true
+                    Some(Token::Ascii(run))
                 }
             };
         }
@@ -90,7 +263,7 @@ impl<'a> Tokenizer<'a> {
             match self.char_at(i) {
                 None => {
                     self.position = self.text.len();
-                    return false;
+                    return None;
                 }
                 Some(c) if c.is_alphanumeric() => break c,
                 Some(c) => i += c.len_utf8(),
@@ -99,10 +272,11 @@ impl<'a> Tokenizer<'a> {
         if is_ideograph(first) {
             out.push(first);
             self.position = i + first.len_utf8();
-            return true;
+            return Some(Token::Written);
         }
         push_lower(out, first);
-        self.continue_token(out, first, i + first.len_utf8())
+        self.continue_token(out, first, i + first.len_utf8());
+        Some(Token::Written)
     }
 
     /// Appends the lower-cased run of ASCII letters and digits starting at byte `start` (which is
@@ -123,8 +297,8 @@ impl<'a> Tokenizer<'a> {
     }
 
     /// Continues the token in `out`, whose last character `previous` ends at byte `j`: appends
-    /// the characters and joins that belong to it, moves past it and returns true.
-    fn continue_token(&mut self, out: &mut String, mut previous: char, mut j: usize) -> bool {
+    /// the characters and joins that belong to it and moves past it.
+    fn continue_token(&mut self, out: &mut String, mut previous: char, mut j: usize) {
         let bytes = self.text.as_bytes();
         let mut end = j;
         while let Some(c) = self.char_at(j) {
@@ -167,7 +341,6 @@ impl<'a> Tokenizer<'a> {
             }
         }
         self.position = end;
-        true
     }
 }
 
@@ -176,5 +349,138 @@ fn push_lower(out: &mut String, c: char) {
         out.push(c.to_ascii_lowercase());
     } else {
         out.extend(c.to_lowercase());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The segmentation rules of the module documentation, applied one character at a time.
+    fn reference_tokens(text: &str) -> Vec<String> {
+        let chars: Vec<char> = text.chars().collect();
+        let is_word_char = |c: char| c.is_alphanumeric() && !is_ideograph(c);
+        let mut tokens = Vec::new();
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            i += 1;
+            if !c.is_alphanumeric() {
+                continue;
+            }
+            if is_ideograph(c) {
+                tokens.push(c.to_string());
+                continue;
+            }
+            let mut token: String = c.to_lowercase().collect();
+            let mut previous = c;
+            while let Some(&c) = chars.get(i) {
+                if is_word_char(c) {
+                    token.extend(c.to_lowercase());
+                    previous = c;
+                    i += 1;
+                    continue;
+                }
+                let joins_letters = is_apostrophe(c) && previous.is_alphabetic();
+                let joins_digits = matches!(c, '.' | ',') && previous.is_ascii_digit();
+                let next = chars.get(i + 1).copied();
+                if joins_letters && next.is_some_and(|n| n.is_alphabetic() && !is_ideograph(n)) {
+                    let ends_word = !chars.get(i + 2).is_some_and(|c| c.is_alphanumeric());
+                    if matches!(next, Some('s' | 'S')) && ends_word {
+                        i += 2;
+                        break;
+                    }
+                    i += 1;
+                } else if joins_digits && next.is_some_and(|n| n.is_ascii_digit()) {
+                    token.push(c);
+                    i += 1;
+                } else {
+                    break;
+                }
+            }
+            tokens.push(token);
+        }
+        tokens
+    }
+
+    fn tokens(text: &str) -> Vec<String> {
+        let mut tokenizer = Tokenizer::new(text);
+        let mut word = String::new();
+        let mut out = Vec::new();
+        while tokenizer.next_into(&mut word) {
+            out.push(word.clone());
+        }
+        out
+    }
+
+    #[test]
+    fn eight_byte_scans_agree_with_the_rules_at_every_alignment() {
+        // Short random texts over letters of both cases, digits, joiners, separators, non-ASCII
+        // letters and an ideograph: runs start and end at every place of an 8-byte word and
+        // near the end of the text (bounded loop).
+        let alphabet: Vec<char> = "aZk09 .,'-é\u{c9}東\n\u{2019}sS".chars().collect();
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let len = (state >> 58) as usize;
+            let mut text = String::new();
+            let mut bits = state;
+            for k in 0..len {
+                if k % 12 == 11 {
+                    bits = bits
+                        .wrapping_mul(0x2545_f491_4f6c_dd1d)
+                        .wrapping_add(k as u64);
+                }
+                // Mostly ASCII letters, so that long runs occur.
+                let pick = (bits >> (5 * (k % 12))) & 31;
+                text.push(match pick {
+                    0..=13 => alphabet[(pick % 3) as usize],
+                    14..=17 => 'x',
+                    p => alphabet[(p as usize - 18 + 3) % alphabet.len()],
+                });
+            }
+            assert_eq!(tokens(&text), reference_tokens(&text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn word_byte_flags_match_the_table_in_every_lane() {
+        let mut state: u64 = 1;
+        for byte in 0..=255u8 {
+            for lane in 0..8 {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                let mask = 0xffu64 << (8 * lane);
+                let word = (state & !mask) | (u64::from(byte) << (8 * lane));
+                let flags = word_bytes(word);
+                for k in 0..8 {
+                    let b = (word >> (8 * k)) as u8;
+                    let flagged = (flags >> (8 * k)) & 0xff == 0x80;
+                    assert_eq!(flagged, ASCII_WORD_BYTE[usize::from(b)] != 0, "byte {b:#x}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn packed_runs_equal_the_packed_lower_cased_words() {
+        let text = b"AbCdEfGhIjKlMnOpQrStUvWxYz0123456789aBcDeFgHiJkLmNoPqRsT";
+        for start in 0..text.len() {
+            for end in start + 1..=text.len() {
+                let run = AsciiRun { text, start, end };
+                let lower = text[start..end].to_ascii_lowercase();
+                assert_eq!(
+                    run.packed_lower(),
+                    crate::text::filters::pack(&lower),
+                    "{start}..{end}"
+                );
+                let mut written = String::new();
+                run.push_lower_to(&mut written);
+                assert_eq!(written.as_bytes(), lower.as_slice());
+            }
+        }
     }
 }
