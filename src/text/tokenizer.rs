@@ -35,7 +35,19 @@ pub struct AsciiRun<'a> {
     end: usize,
 }
 
-impl AsciiRun<'_> {
+impl<'a> AsciiRun<'a> {
+    /// The run of ASCII letters and digits that starts at byte `start` of `text` (which is one).
+    #[inline]
+    fn from(text: &'a [u8], start: usize) -> Self {
+        let end = scan(
+            text,
+            start + 1,
+            |word| !word_bytes(word) & HIGHS,
+            |b| !is_word_byte(b),
+        );
+        AsciiRun { text, start, end }
+    }
+
     /// Appends the run to `out`, lower-cased.
     pub fn push_lower_to(&self, out: &mut String) {
         // One table lookup per byte lower-cases it (no copy call, whose length dispatch
@@ -120,10 +132,34 @@ fn low_at_least(low: u64, bound: u8) -> u64 {
     (low + ONES * u64::from(0x80 - bound)) & HIGHS
 }
 
-/// The index of the lowest byte flagged (with 0x80) in `flags`, which is not 0.
+/// The first position from `i` whose byte stops the scan, or the end of the text. Eight bytes are
+/// tested at a time while eight remain (`stops_in_word` flags with 0x80 each byte of a word that
+/// stops it), then one at a time (`stops`); both must give the same answer for every byte.
 #[inline]
-fn first_flagged(flags: u64) -> usize {
-    (flags.trailing_zeros() / 8) as usize
+fn scan(
+    text: &[u8],
+    mut i: usize,
+    stops_in_word: impl Fn(u64) -> u64,
+    stops: impl Fn(u8) -> bool,
+) -> usize {
+    while let Some(word) = load_word(text, i) {
+        let flags = stops_in_word(word);
+        if flags != 0 {
+            // The lowest flagged byte is the first in the text.
+            return i + (flags.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while text.get(i).is_some_and(|&b| !stops(b)) {
+        i += 1;
+    }
+    i
+}
+
+/// Whether a byte is an ASCII letter or digit.
+#[inline]
+fn is_word_byte(b: u8) -> bool {
+    ASCII_WORD_BYTE[usize::from(b)] != 0
 }
 
 /// For each byte: its lower-case form when it is an ASCII letter or digit, else 0.
@@ -189,58 +225,21 @@ impl<'a> Tokenizer<'a> {
     pub fn next_token(&mut self, out: &mut String) -> Option<Token<'a>> {
         out.clear();
         let bytes: &'a [u8] = self.text.as_bytes();
-        let mut i = self.position;
         // ASCII separators (spaces, punctuation) are skipped eight bytes at a time, then a byte
         // at a time, without decoding; what stops the skip is a letter or digit or a non-ASCII
         // byte.
-        while let Some(word) = load_word(bytes, i) {
-            let stops = word_bytes(word) | (word & HIGHS);
-            if stops != 0 {
-                i += first_flagged(stops);
-                break;
-            }
-            i += 8;
-        }
-        while let Some(&b) = bytes.get(i) {
-            if b >= 0x80 || ASCII_WORD_BYTE[usize::from(b)] != 0 {
-                break;
-            }
-            i += 1;
-        }
+        let mut i = scan(
+            bytes,
+            self.position,
+            |word| word_bytes(word) | (word & HIGHS),
+            |b| b >= 0x80 || is_word_byte(b),
+        );
         // The common case: a run of ASCII letters and digits, found eight bytes at a time. When
         // what ends it joins nothing (a space, a full stop after a letter, …), the run is the
         // whole token and is handed over as it stands, without being copied.
-        if bytes
-            .get(i)
-            .is_some_and(|&b| ASCII_WORD_BYTE[usize::from(b)] != 0)
-        {
-            let mut end = i + 1;
-            loop {
-                match load_word(bytes, end) {
-                    Some(word) => {
-                        let others = !word_bytes(word) & HIGHS;
-                        if others != 0 {
-                            end += first_flagged(others);
-                            break;
-                        }
-                        end += 8;
-                    }
-                    None => {
-                        while bytes
-                            .get(end)
-                            .is_some_and(|&b| ASCII_WORD_BYTE[usize::from(b)] != 0)
-                        {
-                            end += 1;
-                        }
-                        break;
-                    }
-                }
-            }
-            let run = AsciiRun {
-                text: bytes,
-                start: i,
-                end,
-            };
+        if bytes.get(i).is_some_and(|&b| is_word_byte(b)) {
+            let run = AsciiRun::from(bytes, i);
+            let end = run.end;
             return match bytes.get(end) {
                 // An apostrophe may join letters, `.` and `,` may join digits, and a non-ASCII
                 // letter continues the word.
@@ -281,19 +280,10 @@ impl<'a> Tokenizer<'a> {
 
     /// Appends the lower-cased run of ASCII letters and digits starting at byte `start` (which is
     /// one) and returns where it ends.
-    #[inline]
     fn push_ascii_run(&self, start: usize, out: &mut String) -> usize {
-        let bytes = self.text.as_bytes();
-        let mut k = start;
-        while let Some(&b) = bytes.get(k) {
-            let lower = ASCII_WORD_BYTE[usize::from(b)];
-            if lower == 0 {
-                break;
-            }
-            out.push(char::from(lower));
-            k += 1;
-        }
-        k
+        let run = AsciiRun::from(self.text.as_bytes(), start);
+        run.push_lower_to(out);
+        run.end
     }
 
     /// Continues the token in `out`, whose last character `previous` ends at byte `j`: appends
