@@ -494,6 +494,12 @@ fn render_classification(text: &str, c: &Classification, version: &str) -> Strin
     let _ = writeln!(out, "label   {}", c.label);
     let _ = writeln!(out, "tags    {}", c.tags.join(", "));
     let _ = writeln!(out, "model   {version}");
+    if c.known_terms == 0 {
+        let _ = writeln!(
+            out,
+            "note    the model knows no term of this text: the scores are its label priors alone"
+        );
+    }
     for s in &c.scores {
         let _ = writeln!(out, "  {:<16} {:.4}", s.label, s.probability);
     }
@@ -507,13 +513,15 @@ fn render_classification(text: &str, c: &Classification, version: &str) -> Strin
         let _ = writeln!(out, "paragraphs");
         for p in &c.paragraphs {
             let snippet: String = text[p.start..p.end].chars().take(60).collect();
+            let (label, tags) = if p.known_terms == 0 {
+                ("-", "(no known term)".to_owned())
+            } else {
+                (&*p.label, p.tags.join(","))
+            };
             let _ = writeln!(
                 out,
-                "  [{}..{}] {:<10} tags {:<30} {snippet}…",
-                p.start,
-                p.end,
-                p.label,
-                p.tags.join(",")
+                "  [{}..{}] {label:<10} tags {tags:<30} {snippet}…",
+                p.start, p.end,
             );
         }
     }

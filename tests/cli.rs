@@ -76,6 +76,10 @@ fn train_eval_classify_and_list_models() {
         .is_some_and(|v| v.starts_with('m')));
     assert_eq!(c["paragraphs"].as_array().map(Vec::len), Some(2));
     assert_eq!(c["paragraphs"][1]["label"], "economy");
+    assert!(c["known_terms"].as_u64().is_some_and(|n| n > 0), "{c}");
+    assert!(c["paragraphs"][1]["known_terms"]
+        .as_u64()
+        .is_some_and(|n| n > 0));
     assert!(c["explanation"].as_array().is_some_and(|e| !e.is_empty()));
     let tags: Vec<&str> = c["tags"]
         .as_array()

@@ -143,4 +143,8 @@ fn real_wire_story_is_security_tagged_with_sanctions_paragraph_by_paragraph() {
     assert_eq!(&*north_korea.label, "security");
     let quad = paragraph("Quad group");
     assert_eq!(&*quad.label, "security");
+    // The story's "Advertisement" lines hold no term the model knows: no tags, not a guess.
+    let advertisement = paragraph("Advertisement");
+    assert_eq!(advertisement.known_terms, 0);
+    assert!(advertisement.tags.is_empty(), "{:?}", advertisement.tags);
 }

@@ -256,6 +256,45 @@ fn explanation_and_paragraphs_are_given_on_request() {
 }
 
 #[test]
+fn a_paragraph_with_no_known_term_gets_no_tag_and_says_so() {
+    let model = train(&ModelSettings::default(), &common::tiny_examples());
+    let text = "Troops shelled the border villages with artillery.\n\nZzqv blorft.\n\nThe treasury froze bank assets and extended the arms embargo.";
+    let c = model.classify(
+        text,
+        ClassifyOptions {
+            paragraphs: true,
+            ..ClassifyOptions::default()
+        },
+    );
+    let known: Vec<usize> = c.paragraphs.iter().map(|p| p.known_terms).collect();
+    assert_eq!(c.paragraphs.len(), 3);
+    assert!(known[0] > 0 && known[1] == 0 && known[2] > 0, "{known:?}");
+    assert!(
+        c.paragraphs[1].tags.is_empty(),
+        "{:?}",
+        c.paragraphs[1].tags
+    );
+    assert_eq!(c.paragraphs[1].scores.len(), model.labels().len());
+    assert_eq!(c.paragraphs[0].tags.first().map(|t| &**t), Some("security"));
+    assert_eq!(
+        c.paragraphs[2].tags.first().map(|t| &**t),
+        Some("sanctions")
+    );
+    // The whole text knows at least the terms of its paragraphs (a bigram may span two).
+    assert!(
+        c.known_terms >= known.iter().sum::<usize>(),
+        "{}",
+        c.known_terms
+    );
+
+    // A whole text with no known term: scores are the priors; the top label stays tagged, as the
+    // protocol promises, and `known_terms` tells the caller there was no evidence.
+    let unknown = model.classify("Zzqv blorft.", ClassifyOptions::default());
+    assert_eq!(unknown.known_terms, 0);
+    assert_eq!(unknown.tags, vec![unknown.label.clone()]);
+}
+
+#[test]
 fn calibrated_training_records_cross_validated_metrics() {
     let mut examples = Vec::new();
     for _ in 0..4 {

@@ -280,6 +280,25 @@ async fn classify_batch_stream_and_model_queries() {
     assert_eq!(r.paragraphs.len(), 2);
     assert_eq!(r.paragraphs[0].label, "security");
     assert_eq!(r.paragraphs[1].label, "sanctions");
+    assert!(r.paragraphs.iter().all(|p| p.known_terms > 0));
+    assert!(r.known_terms >= r.paragraphs.iter().map(|p| p.known_terms).sum::<u32>());
+
+    let unknown = client
+        .classify(ClassifyRequest {
+            text: "Zzqv blorft.\n\nQwxj.".into(),
+            paragraphs: true,
+            ..ClassifyRequest::default()
+        })
+        .await
+        .expect("classifies")
+        .into_inner();
+    assert_eq!(unknown.known_terms, 0);
+    assert_eq!(unknown.tags, vec![unknown.label.clone()]);
+    assert_eq!(unknown.paragraphs.len(), 2);
+    assert!(unknown
+        .paragraphs
+        .iter()
+        .all(|p| p.known_terms == 0 && p.tags.is_empty()));
 
     let top1 = client
         .classify(ClassifyRequest {

@@ -202,10 +202,13 @@ pub struct ParagraphClassification {
     pub end: usize,
     /// Its top label.
     pub label: Arc<str>,
-    /// Its tags.
+    /// Its tags; none when it has no term the model knows (its scores are then the label priors
+    /// alone, and nothing in it is about any label).
     pub tags: Vec<Arc<str>>,
     /// Its probabilities, highest first.
     pub scores: Vec<LabelScore>,
+    /// How many of its terms (words and bigrams, repeats counted) the model knows.
+    pub known_terms: usize,
 }
 
 /// What [`Model::classify`] returns.
@@ -217,6 +220,10 @@ pub struct Classification {
     pub scores: Vec<LabelScore>,
     /// Every label the text is substantially about; the top label first.
     pub tags: Vec<Arc<str>>,
+    /// How many of the text's terms (words and bigrams, repeats counted) the model knows; 0 means
+    /// the scores are the label priors alone (an empty text, another language, a topic the model
+    /// never saw).
+    pub known_terms: usize,
     /// Terms behind the top label (only when asked).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub explanation: Vec<TermWeight>,
@@ -450,6 +457,7 @@ impl Model {
             label: Arc::clone(&self.label_names[scored.top]),
             scores: self.label_scores(&scored.probabilities, options.top_k),
             tags: self.label_names(&tag_ids),
+            known_terms: scored.known_terms,
             explanation,
             paragraphs,
         }
@@ -472,8 +480,15 @@ impl Model {
             start,
             end,
             label: Arc::clone(&self.label_names[scored.top]),
-            tags: self.label_names(tags),
+            // A paragraph without a known term is about nothing the model knows (a byline, an
+            // "Advertisement" line): it gets no tag, not its prior's favourite label.
+            tags: if scored.known_terms > 0 {
+                self.label_names(tags)
+            } else {
+                Vec::new()
+            },
             scores: self.label_scores(&scored.probabilities, top_k),
+            known_terms: scored.known_terms,
         }
     }
 

@@ -72,8 +72,10 @@ pub fn classify_remote(
                     label: p.label.into(),
                     tags: p.tags.into_iter().map(Into::into).collect(),
                     scores: scores(p.scores),
+                    known_terms: p.known_terms as usize,
                 })
                 .collect(),
+            known_terms: response.known_terms as usize,
         };
         Ok((classification, response.model_version))
     })

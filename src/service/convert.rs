@@ -45,8 +45,10 @@ pub fn classify_response(c: Classification, version: &str) -> proto::ClassifyRes
                 label: p.label.to_string(),
                 tags: p.tags.iter().map(|t| t.to_string()).collect(),
                 scores: scores(p.scores),
+                known_terms: u32::try_from(p.known_terms).unwrap_or(u32::MAX),
             })
             .collect(),
+        known_terms: u32::try_from(c.known_terms).unwrap_or(u32::MAX),
     }
 }
 
