@@ -532,15 +532,15 @@ impl Model {
 /// bits zero, so each label packs into one `u64`: the reversed probability bits shifted left, with
 /// the label index in the low bits that the shift frees. Sorting those plain integers is much
 /// faster than sorting pairs. The shift drops the lowest mantissa bits, so two probabilities equal
-/// in all the kept bits sort by index; one insertion pass over the result then restores the exact
-/// order (it moves nothing unless such near-ties exist). Anything else (NaN, more labels than the
+/// in all the kept bits sort by index; when two neighbours are equal in those bits, one insertion
+/// pass over the result restores the exact order. Anything else (NaN, more labels than the
 /// free bits can number) takes the general path.
 fn descending_order(probabilities: &[f64], top_k: usize) -> Vec<u32> {
     let n = probabilities.len();
     let index_bits = usize::BITS - n.leading_zeros();
     let packable = index_bits <= 20 && probabilities.iter().all(|p| (0.0..=1.0).contains(p));
     let exact_key = |c: u32| Reverse(total_order_key(probabilities[c as usize]));
-    let mut order: Vec<u32> = if packable {
+    let (mut order, exact) = if packable {
         let mask = (1u64 << index_bits) - 1;
         let mut packed: Vec<u64> = probabilities
             .iter()
@@ -563,7 +563,11 @@ fn descending_order(probabilities: &[f64], top_k: usize) -> Vec<u32> {
             packed.truncate(kept);
         }
         packed.sort_unstable();
-        packed.into_iter().map(|k| (k & mask) as u32).collect()
+        // Sorted keys that differ in their probability bits are already in the exact order; only
+        // neighbours equal in all of those bits (a tie or a near-tie) need the exact pass below.
+        let exact = packed.windows(2).all(|w| (w[0] ^ w[1]) & !mask != 0);
+        let order: Vec<u32> = packed.iter().map(|&k| (k & mask) as u32).collect();
+        (order, exact)
     } else {
         let mut order: Vec<u32> = (0..n as u32).collect();
         if top_k > 0 && top_k < n {
@@ -571,14 +575,17 @@ fn descending_order(probabilities: &[f64], top_k: usize) -> Vec<u32> {
             order.truncate(top_k);
         }
         order.sort_unstable_by_key(|&c| (exact_key(c), c));
-        order
+        (order, true)
     };
-    // Insertion pass on the exact key: linear when the order is already exact.
-    for i in 1..order.len() {
-        let mut j = i;
-        while j > 0 && (exact_key(order[j]), order[j]) < (exact_key(order[j - 1]), order[j - 1]) {
-            order.swap(j, j - 1);
-            j -= 1;
+    // Insertion pass on the exact key, where a tie or near-tie may have left the order inexact.
+    if !exact {
+        for i in 1..order.len() {
+            let mut j = i;
+            while j > 0 && (exact_key(order[j]), order[j]) < (exact_key(order[j - 1]), order[j - 1])
+            {
+                order.swap(j, j - 1);
+                j -= 1;
+            }
         }
     }
     if top_k > 0 {
