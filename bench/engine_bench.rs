@@ -4,6 +4,7 @@
 //! ```text
 //! bench-engine --train F.jsonl --test F.jsonl [--runs 5] [--latency-rounds 20]
 //!              [--max-train N] [--max-test N] [--short-words 80] [--latency-docs N]
+//! bench-engine --only train-count --train F.jsonl [--runs 3] [--max-train N]
 //! ```
 //!
 //! Prints one JSON object:
@@ -21,6 +22,10 @@
 //! * `short_repeat_latency_us`: the median of the same calls timed a second time, right after an
 //!   untimed first call on the same document (warm caches, trained branch predictors): how much of
 //!   `short_latency_us` is the cost of meeting a document for the first time.
+//!
+//! With `--only train-count` it times counting-only training and nothing else, and prints
+//! `train_count_s` and `train_count_median_s`: bench/run.sh alternates such runs with scikit-learn's
+//! fit (`sk_bench.py --only fit`), so that both sides of the training ratio see the same machine load.
 
 use std::time::Instant;
 
@@ -39,6 +44,8 @@ struct Args {
     max_test: usize,
     short_words: usize,
     latency_docs: usize,
+    /// `Some("train-count")`: time counting-only training and nothing else.
+    only: Option<String>,
 }
 
 fn parse_args() -> Result<Args, BoxError> {
@@ -51,6 +58,7 @@ fn parse_args() -> Result<Args, BoxError> {
         max_test: usize::MAX,
         short_words: 80,
         latency_docs: usize::MAX,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(name) = it.next() {
@@ -69,10 +77,12 @@ fn parse_args() -> Result<Args, BoxError> {
             "--max-test" => args.max_test = number()?,
             "--short-words" => args.short_words = number()?,
             "--latency-docs" => args.latency_docs = number()?.max(1),
+            "--only" if value == "train-count" => args.only = Some(value.clone()),
+            "--only" => return Err(format!("--only: {value:?} is not train-count").into()),
             _ => return Err(format!("unknown argument {name:?}").into()),
         }
     }
-    if args.train.is_empty() || args.test.is_empty() {
+    if args.train.is_empty() || (args.test.is_empty() && args.only.is_none()) {
         return Err("usage: bench-engine --train F.jsonl --test F.jsonl [--runs N] ...".into());
     }
     Ok(args)
@@ -119,17 +129,29 @@ fn main() -> Result<(), BoxError> {
     let args = parse_args()?;
     let mut train: Vec<LabeledText> = read_jsonl(args.train.as_ref())?;
     train.truncate(args.max_train);
+    let count_settings = ModelSettings {
+        folds: 0,
+        alpha_grid: Vec::new(),
+        ..ModelSettings::default()
+    };
+    if args.only.is_some() {
+        let examples: Vec<Example> = train.iter().map(LabeledText::to_example).collect();
+        let (train_count_s, _) = time_training(&count_settings, &examples, args.runs)?;
+        let out = json!({
+            "train_file": args.train,
+            "train_docs": examples.len(),
+            "train_count_s": train_count_s,
+            "train_count_median_s": median(&train_count_s),
+        });
+        println!("{out}");
+        return Ok(());
+    }
     let mut test: Vec<LabeledText> = read_jsonl(args.test.as_ref())?;
     test.truncate(args.max_test);
     let examples: Vec<Example> = train.iter().map(LabeledText::to_example).collect();
 
     let default_settings = ModelSettings::default();
     let (train_default_s, model) = time_training(&default_settings, &examples, args.runs)?;
-    let count_settings = ModelSettings {
-        folds: 0,
-        alpha_grid: Vec::new(),
-        ..ModelSettings::default()
-    };
     let (train_count_s, _) = time_training(&count_settings, &examples, args.runs)?;
 
     let options = ClassifyOptions::default();

@@ -42,11 +42,11 @@ STARTED=$(date +%s)
 
 if [ "$MODE" = quick ]; then
   R8_TRAIN=1500 R8_TEST=600 MA_TRAIN=1500 MA_TEST=600
-  RUNS=2 LAT_ROUNDS=2 LAT_DOCS=50 CV_FOLDS=2 FT_EPOCH=5
+  RUNS=2 LAT_ROUNDS=2 LAT_DOCS=50 CV_FOLDS=2 FT_EPOCH=5 PAIRS=2 PAIR_RUNS=1
   LEVELS="1 32" ROUNDS=1 DUR=2 WARM=1 SWAP_ROUNDS=1 SWAP_DUR=4 SERVE_MAX=600
 else
   R8_TRAIN=all R8_TEST=all MA_TRAIN=all MA_TEST=all
-  RUNS=5 LAT_ROUNDS=5 LAT_DOCS=300 CV_FOLDS=5 FT_EPOCH=25
+  RUNS=5 LAT_ROUNDS=5 LAT_DOCS=300 CV_FOLDS=5 FT_EPOCH=25 PAIRS=5 PAIR_RUNS=3
   LEVELS="1 8 32 128" ROUNDS=3 DUR=5 WARM=1 SWAP_ROUNDS=3 SWAP_DUR=10 SERVE_MAX=all
 fi
 
@@ -153,6 +153,16 @@ run_dataset() {  # name train test max_train max_test multilabel(0/1)
   "$PY" "$ROOT/bench/sk_bench.py" --name "$name" "${ml[@]}" --train "$train" --test "$test" \
     --out "$RAW/sk_$name.json" --runs "$RUNS" --latency-rounds "$LAT_ROUNDS" --latency-docs "$LAT_DOCS" \
     --cv-folds "$CV_FOLDS" --fasttext-epoch "$FT_EPOCH"
+  # Training time once more, the two sides alternating (topicd, sklearn, topicd, …), so that a
+  # change in the machine's load during the run hits both sides of each pair's ratio alike.
+  step "$name: training, topicd counting and scikit-learn fit alternating ($PAIRS pairs)"
+  local i
+  for i in $(seq 1 "$PAIRS"); do
+    "$BIN/examples/bench-engine" --only train-count --train "$train" --runs "$PAIR_RUNS" \
+      > "$RAW/pair_${name}_${i}_topicd.json"
+    "$PY" "$ROOT/bench/sk_bench.py" --only fit --name "$name" "${ml[@]}" --train "$train" --test "$test" \
+      --runs "$PAIR_RUNS" --out "$RAW/pair_${name}_${i}_sklearn.json"
+  done
 }
 run_dataset r8 "$DATA/r8_train.jsonl" "$DATA/r8_test.jsonl" "$R8_TRAIN" "$R8_TEST" 0
 run_dataset modapte90 "$DATA/modapte90_train.jsonl" "$DATA/modapte90_test.jsonl" "$MA_TRAIN" "$MA_TEST" 1

@@ -267,6 +267,16 @@ def fasttext_run(train, test, multilabel, epoch, threads):
     return {"config": cfg, "train_s": seconds, "threads": threads, **m}
 
 
+def fit_seconds(texts, y, multilabel):
+    """One timed CountVectorizer fit_transform + MultinomialNB(alpha=0.1) fit; returns (s, vec, clf)."""
+    t0 = time.perf_counter()
+    vec = CountVectorizer()
+    X = vec.fit_transform(texts)
+    clf = NB("count", "mnb", 0.1, multilabel).classifier()
+    clf.fit(X, y)
+    return time.perf_counter() - t0, vec, clf
+
+
 def timing(train, test, multilabel, mlb, runs, latency_rounds, short_words, latency_docs):
     """CountVectorizer + MultinomialNB alpha=0.1: fit time, batch throughput, one-document latency."""
     texts = [d[0] for d in train]
@@ -275,12 +285,8 @@ def timing(train, test, multilabel, mlb, runs, latency_rounds, short_words, late
     fit_s, batch = [], []
     vec = clf = None
     for _ in range(runs):
-        t0 = time.perf_counter()
-        vec = CountVectorizer()
-        X = vec.fit_transform(texts)
-        clf = NB("count", "mnb", 0.1, multilabel).classifier()
-        clf.fit(X, y)
-        fit_s.append(time.perf_counter() - t0)
+        seconds, vec, clf = fit_seconds(texts, y, multilabel)
+        fit_s.append(seconds)
     # One untimed pass, then the timed ones.
     clf.predict_proba(vec.transform(test_texts)).argmax(axis=1)
     for _ in range(runs):
@@ -335,6 +341,9 @@ def main():
     ap.add_argument("--latency-docs", type=int, default=sys.maxsize,
                     help="at most this many short documents in the latency loop")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: grid,cv,fasttext,timing")
+    ap.add_argument("--only", choices=["fit"],
+                    help="fit: time --runs fits and nothing else (fit_s, fit_median_s); bench/run.sh "
+                         "alternates these with topicd's `bench-engine --only train-count`")
     a = ap.parse_args()
     skip = set(filter(None, a.skip.split(",")))
 
@@ -345,6 +354,13 @@ def main():
         mlb = MultiLabelBinarizer()
         mlb.fit([d[1] for d in train] + [d[1] for d in test])
     out = {"name": a.name, "train_docs": len(train), "test_docs": len(test), "multilabel": a.multilabel}
+    if a.only == "fit":
+        texts, y = [d[0] for d in train], targets(train, a.multilabel, mlb)
+        out["fit_s"] = [fit_seconds(texts, y, a.multilabel)[0] for _ in range(a.runs)]
+        out["fit_median_s"] = statistics.median(out["fit_s"])
+        with open(a.out, "w", encoding="utf-8") as f:
+            json.dump(out, f, indent=1)
+        return
 
     def log(msg):
         print(f"[sk_bench {a.name}] {msg}", file=sys.stderr, flush=True)
