@@ -14,7 +14,7 @@ use crate::model::features::Transforms;
 use crate::model::{
     Classification, ClassifyOptions, Example, Model, ModelSettings, NbKind, Smoothing,
 };
-use crate::store::{encode_model, load_model_path, write_atomically, ModelStore};
+use crate::store::{self, load_model_path, model_header, write_atomically_with, ModelStore};
 use crate::text::{NumberMode, Stemming};
 
 /// Where models are looked for when no `--model` is given.
@@ -319,12 +319,14 @@ fn train(args: TrainArgs) -> CliResult {
 /// Writes a trained model to a `.model` file or into a models directory (saved and activated).
 fn write_model(model: &Model, out: &Path) -> Result<String, Box<dyn std::error::Error>> {
     if out.extension().is_some_and(|e| e == "model") {
-        let (version, bytes) = encode_model(model);
         if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
-        write_atomically(out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
-        Ok(version)
+        let written = model_header(model).and_then(|header| {
+            write_atomically_with(out, |file| store::write_model(model, &header, file))?;
+            Ok(header.version)
+        });
+        Ok(written.map_err(|e| format!("{}: {e}", out.display()))?)
     } else {
         let store = ModelStore::open(out)?;
         let version = store.save(model)?;

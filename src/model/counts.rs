@@ -52,6 +52,57 @@ struct TermRecord {
     by_label: Vec<(u32, f64)>,
 }
 
+/// [`Counts`] serialised exactly as its [`CountsFile`] would be, but borrowed: writing a model file
+/// through it copies nothing (a copy of the counts in file form costs as much memory again as the
+/// counts themselves, at the moment a serving process already holds two models).
+pub struct CountsFileView<'a>(&'a Counts);
+
+/// One term of a [`CountsFileView`], serialised as a [`TermRecord`].
+#[derive(Serialize)]
+struct TermRecordView<'a> {
+    term: &'a str,
+    df: f64,
+    weight: f64,
+    by_label: &'a [(u32, f64)],
+}
+
+/// The terms of a [`CountsFileView`], serialised as the `terms` list of a [`CountsFile`].
+struct TermsView<'a>(&'a Counts);
+
+impl Serialize for TermsView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let counts = self.0;
+        let n = counts.vocabulary.len();
+        let mut seq = serializer.serialize_seq(Some(n))?;
+        for t in 0..n {
+            seq.serialize_element(&TermRecordView {
+                term: counts.vocabulary.term(t as u32),
+                df: counts.document_frequency[t],
+                weight: counts.term_weight[t],
+                by_label: counts.term_label_weight[t].as_slice(),
+            })?;
+        }
+        seq.end()
+    }
+}
+
+impl Serialize for CountsFileView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let counts = self.0;
+        // The fields of `CountsFile`, in its order.
+        let mut file = serializer.serialize_struct("CountsFile", 6)?;
+        file.serialize_field("labels", &counts.labels)?;
+        file.serialize_field("documents", &counts.documents)?;
+        file.serialize_field("label_documents", &counts.label_documents)?;
+        file.serialize_field("label_weight", &counts.label_weight)?;
+        file.serialize_field("total_weight", &counts.total_weight)?;
+        file.serialize_field("terms", &TermsView(counts))?;
+        file.end()
+    }
+}
+
 impl Counts {
     /// The index of `label`, adding it if new.
     pub fn label_index(&mut self, label: &str) -> u32 {
@@ -67,9 +118,25 @@ impl Counts {
     /// Makes room for terms the vocabulary gained since the last call.
     pub fn grow_to_vocabulary(&mut self) {
         let n = self.vocabulary.len();
+        // Exactly: a model built on a serving model's counts (a copy, no spare capacity) would
+        // otherwise double three vocabulary-sized arrays to add a few terms.
+        let added = n.saturating_sub(self.document_frequency.len());
+        self.document_frequency.reserve_exact(added);
+        self.term_weight.reserve_exact(added);
+        self.term_label_weight.reserve_exact(added);
         self.document_frequency.resize(n, 0.0);
         self.term_weight.resize(n, 0.0);
         self.term_label_weight.resize(n, LabelRow::default());
+    }
+
+    /// Gives back the spare capacity of the per-term arrays and the vocabulary: they double as
+    /// terms are added, and a model that serves keeps them for its lifetime (a serving process
+    /// holds two models while it trains, so the slack would count twice).
+    pub fn shrink_to_fit(&mut self) {
+        self.vocabulary.shrink_to_fit();
+        self.document_frequency.shrink_to_fit();
+        self.term_weight.shrink_to_fit();
+        self.term_label_weight.shrink_to_fit();
     }
 
     /// Adds one document (already transformed) with its label indices.
@@ -195,6 +262,11 @@ impl Counts {
         true
     }
 
+    /// The serialisable form, borrowed (the same serialisation as [`Counts::to_file`]).
+    pub fn file_view(&self) -> CountsFileView<'_> {
+        CountsFileView(self)
+    }
+
     /// The serialisable form.
     pub fn to_file(&self) -> CountsFile {
         CountsFile {
@@ -220,7 +292,12 @@ impl Counts {
         if file.label_documents.len() != n_labels || file.label_weight.len() != n_labels {
             return Err("per-label count arrays do not match the label list".into());
         }
+        let n_terms = file.terms.len();
+        let text_bytes = file.terms.iter().map(|r| r.term.len()).sum();
         let mut counts = Counts {
+            document_frequency: Vec::with_capacity(n_terms),
+            term_weight: Vec::with_capacity(n_terms),
+            term_label_weight: Vec::with_capacity(n_terms),
             labels: file.labels,
             documents: file.documents,
             label_documents: file.label_documents,
@@ -228,6 +305,7 @@ impl Counts {
             total_weight: file.total_weight,
             ..Counts::default()
         };
+        counts.vocabulary.reserve_exact(n_terms, text_bytes);
         for record in file.terms {
             if record.by_label.iter().any(|(l, _)| *l as usize >= n_labels) {
                 return Err(format!(
@@ -464,5 +542,35 @@ mod tests {
             batch.add_documents_on_two_threads_from(&[], min_pairs);
             assert_eq!(format!("{batch:?}"), format!("{one_by_one:?}"));
         }
+    }
+
+    #[test]
+    fn the_borrowed_file_view_serialises_like_the_file_form_and_loads_back() {
+        let mut counts = with_vocabulary(5);
+        let (a, b) = (counts.label_index("a"), counts.label_index("b"));
+        counts
+            .vocabulary
+            .push_stored("two words")
+            .expect("new term");
+        counts.add_document(&vec![(0, 1.5), (2, 0.25), (5, 1.0)], &[a]);
+        counts.add_document(&vec![(2, 2.0), (3, 0.1)], &[a, b]);
+        let view = serde_json::to_string(&counts.file_view()).expect("serialises");
+        let owned = serde_json::to_string(&counts.to_file()).expect("serialises");
+        assert_eq!(view, owned);
+        let file: CountsFile = serde_json::from_str(&view).expect("parses");
+        let back = Counts::from_file(file).expect("consistent");
+        assert_eq!(format!("{back:?}"), format!("{counts:?}"));
+    }
+
+    #[test]
+    fn shrinking_keeps_the_counts_and_the_vocabulary() {
+        let mut counts = with_vocabulary(100);
+        counts.label_index("a");
+        counts.add_document(&vec![(7, 1.0), (99, 2.0)], &[0]);
+        let before = format!("{counts:?}");
+        counts.shrink_to_fit();
+        assert_eq!(format!("{counts:?}"), before);
+        assert_eq!(counts.term_weight.capacity(), 100);
+        assert_eq!(counts.vocabulary.term(99), "term99");
     }
 }

@@ -180,6 +180,7 @@ impl Model {
         let mut counts = Counts::default();
         let documents = analyse(&analyzer, &settings, &mut counts, examples, progress);
         counts.grow_to_vocabulary();
+        counts.shrink_to_fit();
 
         let choice = if settings.folds >= 2 && documents.len() >= settings.folds {
             choose_alpha(&settings, &counts, &documents)
@@ -246,6 +247,7 @@ impl Model {
             &mut |_| {},
         );
         counts.grow_to_vocabulary();
+        counts.shrink_to_fit();
         if counts.labels.is_empty() {
             return Err(TrainError::NoLabelsLeft);
         }

@@ -80,14 +80,30 @@ impl KeyTable {
         (slot.id != EMPTY).then_some(slot.id)
     }
 
+    /// Grows the table (if needed) so that it holds `total` keys without growing again.
+    fn reserve(&mut self, total: usize) {
+        let mut log2 = 64 - self.shift;
+        while total * 2 > 1 << log2 {
+            log2 += 1;
+        }
+        if log2 != 64 - self.shift {
+            self.rehash(log2);
+        }
+    }
+
+    /// Moves every key into a table of `2^log2` slots.
+    fn rehash(&mut self, log2: u32) {
+        let mut bigger = Self::with_slots_log2(log2);
+        for slot in self.slots.iter().filter(|s| s.id != EMPTY) {
+            bigger.insert_new(slot.key, slot.id);
+        }
+        *self = bigger;
+    }
+
     /// Inserts a key that is not in the table.
     fn insert_new(&mut self, key: TermKey, id: u32) {
         if (self.len + 1) * 2 > self.slots.len() {
-            let mut bigger = Self::with_slots_log2(64 - self.shift + 1);
-            for slot in self.slots.iter().filter(|s| s.id != EMPTY) {
-                bigger.insert_new(slot.key, slot.id);
-            }
-            *self = bigger;
+            self.rehash(64 - self.shift + 1);
         }
         let i = self.position(key);
         self.slots[i] = Slot { key, id };
@@ -137,6 +153,21 @@ impl Vocabulary {
     #[inline]
     pub fn get(&self, key: TermKey) -> Option<u32> {
         self.ids.get(key)
+    }
+
+    /// Makes room for `terms` more terms with `text_bytes` bytes of text in all, exactly (a model
+    /// being loaded knows both), so that loading neither overshoots nor rehashes.
+    pub fn reserve_exact(&mut self, terms: usize, text_bytes: usize) {
+        self.text.reserve_exact(text_bytes);
+        self.ends.reserve_exact(terms);
+        self.ids.reserve(self.ends.len() + terms);
+    }
+
+    /// Gives back the spare capacity of the term text and offsets (their buffers double as terms
+    /// are added, and a model lives long).
+    pub fn shrink_to_fit(&mut self) {
+        self.text.shrink_to_fit();
+        self.ends.shrink_to_fit();
     }
 
     /// The id of `term` (fingerprint `key`), adding it if new. Its text is copied only when new.

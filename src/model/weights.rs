@@ -191,12 +191,22 @@ enum Family {
 }
 
 /// One family's weights: the per-label part, the per-term part, and the corrections row by row
-/// (rows as in `counts`) with their row starts.
+/// with their row starts. The rows are those of `counts.term_label_weight`, entry for entry, so
+/// the labels are read from there (not stored again: this is the transient peak of a training
+/// that builds a model beside the one serving).
 struct Built {
     weights: SparseWeights,
     term_base: Vec<f64>,
     row_start: Vec<u32>,
-    entries: Vec<(u32, f64)>,
+    entries: Vec<f64>,
+}
+
+/// The label of every correction of `counts`, in the order of [`Built::entries`].
+fn entry_labels(counts: &Counts) -> impl Iterator<Item = u32> + '_ {
+    counts
+        .term_label_weight
+        .iter()
+        .flat_map(|row| row.as_slice().iter().map(|&(c, _)| c))
 }
 
 /// One family's separable part and its corrections, row by row (rows as in `counts`).
@@ -256,7 +266,7 @@ fn build(
         .zip(&term_out)
         .zip(&pseudo);
     for (((row, &total), &ln_total), &(a, ln_a)) in rows {
-        for &(c, n) in row.as_slice() {
+        for &(_, n) in row.as_slice() {
             let n = n.max(0.0);
             // Only the logarithms the family uses are taken (they are most of the build's time),
             // and none that is already known: for a term counted under this label only (most
@@ -280,7 +290,7 @@ fn build(
                 Family::NegatedOut { .. } => -delta_out(),
                 Family::LogOdds => delta_in() - delta_out(),
             };
-            entries.push((c, delta));
+            entries.push(delta);
         }
         row_start.push(entries.len() as u32);
     }
@@ -327,7 +337,7 @@ fn build(
         // Σ_t |ln θ_t¬c| = −Σ_t ln θ_t¬c, in closed form over the separable part plus the rows.
         let sum_term_out: f64 = term_out.iter().sum();
         let mut norm: Vec<f64> = out_den.iter().map(|o| -(sum_term_out - v * o)).collect();
-        for &(c, delta) in &entries {
+        for (c, &delta) in entry_labels(counts).zip(&entries) {
             // entries hold −δ_out here
             norm[c as usize] += delta;
         }
@@ -337,8 +347,8 @@ fn build(
                 label_scale[c] /= norm[c];
             }
         }
-        for (c, delta) in entries.iter_mut() {
-            let n = norm[*c as usize];
+        for (c, delta) in entry_labels(counts).zip(entries.iter_mut()) {
+            let n = norm[c as usize];
             if n > 0.0 {
                 *delta /= n;
             }
@@ -538,20 +548,22 @@ impl Weights {
                 let pairs = top.row_start[t] as usize..top.row_start[t + 1] as usize;
                 let (row_start, row_end) = if pairs.len() >= dense_min_row {
                     let block = &mut dense[dense_used * 2 * n_labels..][..2 * n_labels];
-                    for k in pairs {
-                        let c = top.entries[k].0 as usize;
-                        block[c] = top.entries[k].1;
-                        block[n_labels + c] = ovr.entries[k].1;
+                    let labels = counts.term_label_weight[t].as_slice();
+                    for (&(c, _), k) in labels.iter().zip(pairs) {
+                        let c = c as usize;
+                        block[c] = top.entries[k];
+                        block[n_labels + c] = ovr.entries[k];
                     }
                     dense_used += 1;
                     ((dense_base + dense_used - 1) as u32, DENSE_ROW)
                 } else {
                     let start = correction_base + sparse_used;
-                    for k in pairs {
+                    let labels = counts.term_label_weight[t].as_slice();
+                    for (&(label, _), k) in labels.iter().zip(pairs) {
                         corrections[sparse_used] = Correction {
-                            label: top.entries[k].0,
-                            top: top.entries[k].1,
-                            ovr: ovr.entries[k].1,
+                            label,
+                            top: top.entries[k],
+                            ovr: ovr.entries[k],
                         };
                         sparse_used += 1;
                     }

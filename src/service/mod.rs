@@ -6,6 +6,7 @@
 //!               │     ├─ limits.rs     sizes, counts, label syntax → INVALID_ARGUMENT / RESOURCE_EXHAUSTED
 //!               │     ├─ registry.rs   ArcSwap of the active model; one writer at a time
 //!               │     ├─ training.rs   build beside the old model, gate, save durably, activate
+//!               │     ├─ model_thread.rs  one thread builds every served model (one allocator arena)
 //!               │     ├─ convert.rs    engine types ⇄ protocol messages
 //!               │     ├─ errors.rs     service errors → Status with google.rpc.BadRequest details
 //!               │     └─ oversize.rs   messages over --max-message-bytes → RESOURCE_EXHAUSTED
@@ -25,6 +26,7 @@ pub mod convert;
 pub mod errors;
 pub mod handlers;
 pub mod limits;
+pub mod model_thread;
 pub mod oversize;
 pub mod registry;
 pub mod training;

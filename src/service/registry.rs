@@ -3,7 +3,7 @@
 //! Readers load the active model through an [`ArcSwapOption`]: a lock-free pointer read, so Classify
 //! never waits for anything. Writers (training, activation) hold an async mutex for the whole of
 //! their work, so they happen one at a time and each builds on the latest model. The guard is owned
-//! by the blocking task that writes `ACTIVE` and swaps the pointer, so a caller that goes away
+//! by the job on the model thread that writes `ACTIVE` and swaps the pointer, so a caller that goes away
 //! (cancelled, deadline exceeded) cannot leave the file and the live model disagreeing.
 
 use std::collections::HashMap;
@@ -13,6 +13,7 @@ use arc_swap::ArcSwapOption;
 use tokio::sync::{watch, OwnedMutexGuard};
 
 use super::errors::ServiceError;
+use super::model_thread::ModelThread;
 use crate::model::Model;
 use crate::store::{is_valid_version, ModelStore, SavedModel};
 
@@ -39,16 +40,24 @@ pub struct Registry {
     others: Mutex<HashMap<String, Arc<LoadedModel>>>,
     writer: Arc<tokio::sync::Mutex<()>>,
     changes: watch::Sender<Option<String>>,
+    /// Where the active model is loaded, trained and activated (see [`ModelThread`]).
+    model_thread: ModelThread,
 }
 
 impl Registry {
-    /// Opens the store and loads its active model, if it has one.
+    /// Opens the store and loads its active model, if it has one (on the model thread, which it
+    /// starts).
     pub fn open(store: ModelStore) -> Result<Self, ServiceError> {
-        let active = match store.load_active() {
-            Ok(SavedModel { version, model }) => Some(Arc::new(LoadedModel { version, model })),
-            Err(crate::store::StoreError::NoActiveModel { .. }) => None,
-            Err(e) => return Err(e.into()),
-        };
+        let model_thread = ModelThread::start()
+            .map_err(|e| ServiceError::Internal(format!("cannot start the model thread: {e}")))?;
+        let source = store.clone();
+        let active = model_thread.run_blocking("loading the active model", move || match source
+            .load_active()
+        {
+            Ok(SavedModel { version, model }) => Ok(Some(Arc::new(LoadedModel { version, model }))),
+            Err(crate::store::StoreError::NoActiveModel { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        })?;
         let (changes, _) = watch::channel(active.as_ref().map(|a| a.version.clone()));
         Ok(Self {
             store,
@@ -56,7 +65,13 @@ impl Registry {
             others: Mutex::new(HashMap::new()),
             writer: Arc::new(tokio::sync::Mutex::new(())),
             changes,
+            model_thread,
         })
+    }
+
+    /// The thread that builds the models this registry serves.
+    pub fn model_thread(&self) -> &ModelThread {
+        &self.model_thread
     }
 
     /// The store.
@@ -118,7 +133,8 @@ impl Registry {
         Ok(loaded)
     }
 
-    /// Like [`Registry::get_blocking`], reading a model file (if needed) on a blocking thread.
+    /// Like [`Registry::get_blocking`], reading a model file (if needed) on a blocking thread (not
+    /// the model thread: a Classify that names an old version should not wait for a training).
     pub async fn resolve(
         self: &Arc<Self>,
         version: &str,
@@ -158,15 +174,15 @@ impl Registry {
     ) -> Result<Arc<LoadedModel>, ServiceError> {
         let writer = self.lock_writer().await;
         let registry = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
-            let loaded = registry.get_blocking(&version)?;
-            registry.store.activate(&version)?;
-            registry.swap_in(Arc::clone(&loaded), &writer);
-            tracing::info!(version = %version, "activated");
-            Ok(loaded)
-        })
-        .await
-        .map_err(|e| ServiceError::Internal(format!("activation task failed: {e}")))?
+        self.model_thread
+            .run("activation", move || {
+                let loaded = registry.get_blocking(&version)?;
+                registry.store.activate(&version)?;
+                registry.swap_in(Arc::clone(&loaded), &writer);
+                tracing::info!(version = %version, "activated");
+                Ok(loaded)
+            })
+            .await
     }
 }
 

@@ -125,7 +125,7 @@ fn hold_out(examples: Vec<Example>, fraction: f64) -> (Vec<Example>, Vec<Example
 }
 
 /// Runs one training job: validates it, waits for the writer lock, then builds, gates, saves,
-/// activates and swaps in the new model on a blocking thread. The blocking task owns the lock and
+/// activates and swaps in the new model on the registry's model thread. That job owns the lock and
 /// finishes even if the caller stops waiting (cancelled, deadline exceeded), so the live model and
 /// `ACTIVE` never disagree; the outcome is returned once the model file is durable.
 pub async fn train(
@@ -135,24 +135,25 @@ pub async fn train(
 ) -> Result<TrainOutcome, ServiceError> {
     validate(&job, &limits)?;
     let writer = registry.lock_writer().await;
-    tokio::task::spawn_blocking(move || {
-        let base = registry.active();
-        let (loaded, outcome) = run(&registry, base, job, &limits)?;
-        if outcome.activated {
-            registry.swap_in(loaded, &writer);
-        }
-        tracing::info!(
-            version = %outcome.version,
-            activated = outcome.activated,
-            examples = outcome.examples_trained,
-            labels = outcome.labels.len(),
-            reason = %outcome.reason,
-            "trained"
-        );
-        Ok(outcome)
-    })
-    .await
-    .map_err(|e| ServiceError::Internal(format!("training task failed: {e}")))?
+    let model_thread = registry.model_thread().clone();
+    model_thread
+        .run("training", move || {
+            let base = registry.active();
+            let (loaded, outcome) = run(&registry, base, job, &limits)?;
+            if outcome.activated {
+                registry.swap_in(loaded, &writer);
+            }
+            tracing::info!(
+                version = %outcome.version,
+                activated = outcome.activated,
+                examples = outcome.examples_trained,
+                labels = outcome.labels.len(),
+                reason = %outcome.reason,
+                "trained"
+            );
+            Ok(outcome)
+        })
+        .await
 }
 
 /// Builds, gates and saves the model of one job (blocking), then writes `ACTIVE` if it is to be

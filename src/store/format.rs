@@ -1,8 +1,10 @@
 //! The model file format: a checked header line, then the JSON payload.
 
+use std::io::{self, BufWriter, Write};
+
 use serde::{Deserialize, Serialize};
 
-use crate::model::counts::{Counts, CountsFile};
+use crate::model::counts::{Counts, CountsFile, CountsFileView};
 use crate::model::{Calibration, Metadata, Model, ModelSettings};
 
 /// The format version this build writes and reads.
@@ -18,7 +20,7 @@ struct Header {
     crc32: String,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Payload {
     settings: ModelSettings,
     calibration: Calibration,
@@ -26,37 +28,152 @@ struct Payload {
     counts: CountsFile,
 }
 
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
+/// What [`Payload`] serialises as, borrowed from a model.
+#[derive(Serialize)]
+struct PayloadView<'a> {
+    settings: &'a ModelSettings,
+    calibration: &'a Calibration,
+    metadata: &'a Metadata,
+    counts: CountsFileView<'a>,
 }
 
-/// Serialises a model; returns its version and the file bytes.
-pub fn encode_model(model: &Model) -> (String, Vec<u8>) {
-    let payload = Payload {
-        settings: model.settings().clone(),
-        calibration: model.calibration().clone(),
-        metadata: model.metadata().clone(),
-        counts: model.counts().to_file(),
-    };
-    // Serialising plain data structures to a Vec cannot fail.
-    let body = serde_json::to_vec(&payload).unwrap_or_default();
-    let version = format!("m{:016x}", fnv1a64(&body));
+fn payload(model: &Model) -> PayloadView<'_> {
+    PayloadView {
+        settings: model.settings(),
+        calibration: model.calibration(),
+        metadata: model.metadata(),
+        counts: model.counts().file_view(),
+    }
+}
+
+/// FNV-1a, 64 bits, fed in pieces.
+struct Fnv1a64(u64);
+
+impl Fnv1a64 {
+    fn new() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+/// The pieces [`Digest`] is fed in: serde_json writes a few bytes at a time, and checksums (and
+/// the writer behind) go faster on large pieces.
+const DIGEST_CHUNK_BYTES: usize = 64 * 1024;
+
+/// A writer that keeps only the length and checksums of what passes through it (and, when the
+/// version is wanted, its FNV-1a hash), then hands it on to `inner`.
+struct Digest<W> {
+    inner: W,
+    len: u64,
+    crc: crc32fast::Hasher,
+    fnv: Option<Fnv1a64>,
+}
+
+impl<W: Write> Write for Digest<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.len += n as u64;
+        self.crc.update(&buf[..n]);
+        if let Some(fnv) = &mut self.fnv {
+            fnv.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The header line of a model file, ready to write, with the version it names.
+#[derive(Debug, Clone)]
+pub struct ModelHeader {
+    /// The model's version: `m` and the FNV-1a hash of its payload.
+    pub version: String,
+    line: Vec<u8>,
+    payload_bytes: u64,
+    crc32: u32,
+}
+
+/// Serialises the model's payload once without keeping it (only its length and checksums) and
+/// returns the header its file starts with. A model file is written in two passes, this one and
+/// [`write_model`], so that saving a model never holds its serialised form in memory: a serving
+/// process saves while it holds the old and the new model, and the payload is as large as a model.
+pub fn model_header(model: &Model) -> io::Result<ModelHeader> {
+    let mut digest = BufWriter::with_capacity(
+        DIGEST_CHUNK_BYTES,
+        Digest {
+            inner: io::sink(),
+            len: 0,
+            crc: crc32fast::Hasher::new(),
+            fnv: Some(Fnv1a64::new()),
+        },
+    );
+    serde_json::to_writer(&mut digest, &payload(model))?;
+    let digest = digest.into_inner().map_err(|e| e.into_error())?;
+    let version = format!("m{:016x}", digest.fnv.map_or(0, |f| f.0));
+    let crc32 = digest.crc.finalize();
     let header = Header {
         format: FORMAT_NAME.to_owned(),
         format_version: FORMAT_VERSION,
         version: version.clone(),
-        payload_bytes: body.len() as u64,
-        crc32: format!("{:08x}", crc32fast::hash(&body)),
+        payload_bytes: digest.len,
+        crc32: format!("{crc32:08x}"),
     };
-    let mut bytes = serde_json::to_vec(&header).unwrap_or_default();
-    bytes.push(b'\n');
-    bytes.extend_from_slice(&body);
-    (version, bytes)
+    let mut line = serde_json::to_vec(&header)?;
+    line.push(b'\n');
+    Ok(ModelHeader {
+        version,
+        line,
+        payload_bytes: digest.len,
+        crc32,
+    })
+}
+
+/// Writes the model file, `header` (from [`model_header`] for this model) then the payload, to
+/// `out`. The payload is serialised again and checked against the header as it goes out; a
+/// mismatch (which would be a bug: serialising is deterministic) is an error, so a caller writing
+/// through a temporary file never puts a file with a wrong checksum in place.
+pub fn write_model(model: &Model, header: &ModelHeader, out: &mut dyn Write) -> io::Result<()> {
+    out.write_all(&header.line)?;
+    let mut digest = BufWriter::with_capacity(
+        DIGEST_CHUNK_BYTES,
+        Digest {
+            inner: out,
+            len: 0,
+            crc: crc32fast::Hasher::new(),
+            fnv: None,
+        },
+    );
+    serde_json::to_writer(&mut digest, &payload(model))?;
+    let digest = digest.into_inner().map_err(|e| e.into_error())?;
+    if digest.len != header.payload_bytes || digest.crc.finalize() != header.crc32 {
+        return Err(io::Error::other(
+            "the model serialised differently on its second pass; nothing was written (please report this bug)",
+        ));
+    }
+    Ok(())
+}
+
+/// Serialises a model; returns its version and the file bytes (the same bytes [`write_model`]
+/// writes).
+pub fn encode_model(model: &Model) -> (String, Vec<u8>) {
+    // Neither pass can fail: the sink and a Vec take every byte, and plain data structures always
+    // serialise.
+    let Ok(header) = model_header(model) else {
+        return (String::new(), Vec::new());
+    };
+    let mut bytes = Vec::with_capacity(header.line.len() + header.payload_bytes as usize);
+    if write_model(model, &header, &mut bytes).is_err() {
+        bytes.clear();
+    }
+    (header.version, bytes)
 }
 
 /// Verifies and parses model file bytes; returns the version and the model, or what is wrong.

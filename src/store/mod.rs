@@ -17,8 +17,10 @@ mod format;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-pub use atomic::write_atomically;
-pub use format::{decode_model, encode_model, FORMAT_VERSION};
+pub use atomic::{write_atomically, write_atomically_with};
+pub use format::{
+    decode_model, encode_model, model_header, write_model, ModelHeader, FORMAT_VERSION,
+};
 
 use crate::model::Model;
 
@@ -105,12 +107,13 @@ impl ModelStore {
 
     /// Saves a model atomically and returns its version. Saving the same model twice is harmless.
     pub fn save(&self, model: &Model) -> Result<String, StoreError> {
-        let (version, bytes) = encode_model(model);
-        let path = self.model_path(&version);
+        let header = model_header(model).map_err(|e| StoreError::io(&self.dir, e))?;
+        let path = self.model_path(&header.version);
         if !path.exists() {
-            write_atomically(&path, &bytes).map_err(|e| StoreError::io(&path, e))?;
+            write_atomically_with(&path, |out| write_model(model, &header, out))
+                .map_err(|e| StoreError::io(&path, e))?;
         }
-        Ok(version)
+        Ok(header.version)
     }
 
     /// Makes `version` the active model (it must be saved already).
@@ -253,6 +256,22 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_795_824_000), "2026-11-28T00:00:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn a_failed_streamed_write_leaves_no_file_and_no_temporary() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("m.model");
+        let err = write_atomically_with(&path, |out| {
+            out.write_all(b"half a model")?;
+            Err(std::io::Error::other("serialiser failed"))
+        })
+        .expect_err("the error comes back");
+        assert_eq!(err.to_string(), "serialiser failed");
+        let left: Vec<_> = fs::read_dir(dir.path()).expect("lists").collect();
+        assert!(left.is_empty(), "nothing may be left behind: {left:?}");
+        write_atomically_with(&path, |out| out.write_all(b"whole")).expect("writes");
+        assert_eq!(fs::read(&path).expect("reads"), b"whole");
     }
 
     #[test]
