@@ -7,7 +7,8 @@
 //!   grpcurl /        │  serve ──► service (tonic: handlers, auth, limits, health, reflection)     │
 //!   other services ──┼──────────►   │  translates requests to engine calls, errors to Status     │
 //!   (gRPC, HTTP/2)   │              ▼                                                             │
-//!                    │        registry (ArcSwap<LoadedModel>: lock-free reads, atomic swaps)      │
+//!                    │        registry (ArcSwap<LoadedModel>: lock-free reads, atomic swaps;      │
+//!                    │                  one model thread loads and trains what it serves)         │
 //!                    │              │                                                             │
 //!   train / eval /   │              ▼                                                             │
 //!   classify (CLI) ──┼──► model (naive Bayes: counts → weights → scores → calibration → tags)     │
@@ -23,7 +24,8 @@
 //!   multinomial or complement naive Bayes scores, calibrates them with a temperature and per-label
 //!   biases fitted by internal cross-validation, and tags every label whose one-vs-rest log-odds
 //!   pass its threshold.
-//! * [`store`] writes and verifies model files and manages a directory of versions.
+//! * [`store`] writes model files (in two streaming passes, never a copy in memory), verifies them,
+//!   and manages a directory of versions.
 //! * [`data`] and [`eval`] read JSON Lines examples and compute the metrics of `topicd eval`.
 //! * [`parallel`] spreads independent engine work (CV folds, α candidates, evaluation) over the
 //!   cores.

@@ -256,7 +256,13 @@ fn build(
         .collect();
 
     let mut row_start = Vec::with_capacity(n_terms + 1);
-    let mut entries = Vec::new();
+    // Exactly one correction per counted pair: sized up front, so that it never doubles.
+    let pairs: usize = counts
+        .term_label_weight
+        .iter()
+        .map(|row| row.as_slice().len())
+        .sum();
+    let mut entries = Vec::with_capacity(pairs);
     // Raw corrections first: δ_in = ln(n + a) − ln a, δ_out = ln(T − n + a) − ln(T + a).
     row_start.push(0u32);
     let rows = counts

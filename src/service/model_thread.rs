@@ -4,11 +4,11 @@
 //! Why not tokio's blocking pool: glibc's allocator gives each thread its own arena and keeps the
 //! memory freed in an arena for that arena. When the start-up load ran on the main thread and each
 //! Train on whichever blocking thread tokio picked, every arena kept the peak of the models built
-//! in it (a model being built beside the live one is two models at once), and the peaks added up:
-//! 76 MB resident after a series of hot swaps with the default model, against 51 MB with a single
-//! arena. Built on one thread, every model comes from one arena, which reuses what the model before
-//! last freed. Jobs run one at a time, in order; a job that panics is reported to its caller and
-//! the thread goes on with the next.
+//! in it (a model being built beside the live one is two models at once), and the peaks added up.
+//! Built on one thread, every model comes from one arena, which reuses what the model before last
+//! freed (`bash bench/memory.sh` measures it; the README's "Serving memory" has the figures). Jobs
+//! run one at a time, in order; a job that panics is reported to its caller and the thread goes on
+//! with the next.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
