@@ -534,24 +534,24 @@ fn models(args: ModelsArgs) -> CliResult {
     let store = ModelStore::open(&args.model_dir)?;
     let active = store.active_version()?;
     let mut out = String::new();
-    for saved in store.list()? {
-        let m = &saved.model;
-        let marker = if active.as_deref() == Some(saved.version.as_str()) {
+    for listed in store.list()? {
+        let summary = &listed.summary;
+        let marker = if active.as_deref() == Some(listed.version.as_str()) {
             "*"
         } else {
             " "
         };
-        let labels: Vec<String> = m
-            .label_examples()
+        let labels: Vec<String> = summary
+            .labels
             .iter()
             .map(|(l, n)| format!("{l}={n}"))
             .collect();
         let _ = writeln!(
             out,
             "{marker} {}  {}  {} terms  {}",
-            saved.version,
-            m.metadata().created_at,
-            m.counts().vocabulary.len(),
+            listed.version,
+            summary.created_at,
+            summary.vocabulary_size,
             labels.join(" ")
         );
     }

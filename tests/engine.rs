@@ -379,7 +379,18 @@ fn models_directory_saves_activates_lists_and_rolls_back() {
     let v2 = store.save(&second).expect("saves");
     store.activate(&v2).expect("activates");
     assert_eq!(store.load_active().expect("loads").version, v2);
-    assert_eq!(store.list().expect("lists").len(), 2);
+    // Listing reads each file's summary without building the model: the same summary.
+    let listed = store.list().expect("lists");
+    assert_eq!(listed.len(), 2);
+    for (version, model) in [(&v1, &first), (&v2, &second)] {
+        let found = listed
+            .iter()
+            .find(|l| &l.version == version)
+            .expect("listed");
+        assert_eq!(found.summary, model.summary());
+    }
+    let newer = listed.iter().find(|l| l.version == v2).expect("listed");
+    assert_eq!(newer.summary.parent_version.as_ref(), Some(&v1));
 
     store.activate(&v1).expect("rolls back");
     let active = store.load_active().expect("loads");

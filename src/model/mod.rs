@@ -174,6 +174,24 @@ pub struct Metadata {
     pub cv: Option<CvMetrics>,
 }
 
+/// What listing a model shows: its settings, provenance and size, without the model (so that
+/// listing many saved versions never holds more than one file's worth of memory).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelSummary {
+    /// The settings, as [`ModelSettings::describe`] puts them.
+    pub settings: String,
+    /// When it was trained.
+    pub created_at: String,
+    /// The version it was trained on top of, if any.
+    pub parent_version: Option<String>,
+    /// Every label with the number of training examples that carried it.
+    pub labels: Vec<(String, u64)>,
+    /// Terms in the vocabulary.
+    pub vocabulary_size: u64,
+    /// Training examples counted.
+    pub total_examples: u64,
+}
+
 /// A label and its probability.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LabelScore {
@@ -344,6 +362,18 @@ impl Model {
             .zip(&self.counts.label_documents)
             .map(|(l, d)| (l.clone(), d.round() as u64))
             .collect()
+    }
+
+    /// The model's [`ModelSummary`].
+    pub fn summary(&self) -> ModelSummary {
+        ModelSummary {
+            settings: self.settings.describe(),
+            created_at: self.metadata.created_at.clone(),
+            parent_version: self.metadata.parent_version.clone(),
+            labels: self.label_examples(),
+            vocabulary_size: self.counts.vocabulary.len() as u64,
+            total_examples: self.counts.documents.round() as u64,
+        }
     }
 
     /// The analyzer this model tokenizes with.

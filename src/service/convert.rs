@@ -1,6 +1,6 @@
 //! Engine types to protocol messages and back.
 
-use crate::model::{Classification, ClassifyOptions, Example, LabelScore, Model};
+use crate::model::{Classification, ClassifyOptions, Example, LabelScore, ModelSummary};
 use crate::proto;
 
 /// Options of a Classify-type request.
@@ -71,16 +71,15 @@ pub fn label_counts(labels: Vec<(String, u64)>) -> Vec<proto::LabelCount> {
 }
 
 /// A model's description.
-pub fn model_info(version: &str, model: &Model, active: bool) -> proto::ModelInfo {
-    let metadata = model.metadata();
+pub fn model_info(version: &str, summary: ModelSummary, active: bool) -> proto::ModelInfo {
     proto::ModelInfo {
         model_version: version.to_owned(),
         active,
-        labels: label_counts(model.label_examples()),
-        vocabulary_size: model.counts().vocabulary.len() as u64,
-        total_examples: model.counts().documents.round() as u64,
-        created_at: metadata.created_at.clone(),
-        parent_version: metadata.parent_version.clone().unwrap_or_default(),
-        settings: model.settings().describe(),
+        labels: label_counts(summary.labels),
+        vocabulary_size: summary.vocabulary_size,
+        total_examples: summary.total_examples,
+        created_at: summary.created_at,
+        parent_version: summary.parent_version.unwrap_or_default(),
+        settings: summary.settings,
     }
 }

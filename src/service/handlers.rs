@@ -124,7 +124,7 @@ fn info(registry: &Registry, loaded: &LoadedModel) -> ModelInfo {
     let active = registry
         .active()
         .is_some_and(|a| a.version == loaded.version);
-    convert::model_info(&loaded.version, &loaded.model, active)
+    convert::model_info(&loaded.version, loaded.model.summary(), active)
 }
 
 type ResponseStream = Pin<Box<dyn Stream<Item = Result<ClassifyResponse, Status>> + Send>>;
@@ -267,8 +267,11 @@ impl TopicClassifier for TopicService {
             .map(|a| a.version.clone())
             .unwrap_or_default();
         let models = saved
-            .iter()
-            .map(|s| convert::model_info(&s.version, &s.model, s.version == active_version))
+            .into_iter()
+            .map(|s| {
+                let active = s.version == active_version;
+                convert::model_info(&s.version, s.summary, active)
+            })
             .collect();
         Ok(Response::new(ListModelsResponse {
             models,

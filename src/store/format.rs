@@ -5,7 +5,7 @@ use std::io::{self, BufWriter, Write};
 use serde::{Deserialize, Serialize};
 
 use crate::model::counts::{Counts, CountsFile, CountsFileView};
-use crate::model::{Calibration, Metadata, Model, ModelSettings};
+use crate::model::{Calibration, Metadata, Model, ModelSettings, ModelSummary};
 
 /// The format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -178,6 +178,97 @@ pub fn encode_model(model: &Model) -> (String, Vec<u8>) {
 
 /// Verifies and parses model file bytes; returns the version and the model, or what is wrong.
 pub fn decode_model(bytes: &[u8]) -> Result<(String, Model), String> {
+    let (version, body) = verified_payload(bytes)?;
+    let payload: Payload =
+        serde_json::from_slice(body).map_err(|e| format!("model payload does not parse: {e}"))?;
+    let counts =
+        Counts::from_file(payload.counts).map_err(|e| format!("inconsistent model: {e}"))?;
+    if payload.calibration.thresholds.len() != counts.labels.len() {
+        return Err("inconsistent model: thresholds do not match the labels".into());
+    }
+    let model = Model::from_parts(
+        payload.settings,
+        counts,
+        payload.calibration,
+        payload.metadata,
+    );
+    Ok((version, model))
+}
+
+/// What [`decode_summary`] reads of a payload: the terms are only counted.
+#[derive(Deserialize)]
+struct SummaryPayload {
+    settings: ModelSettings,
+    metadata: Metadata,
+    counts: CountsSummary,
+}
+
+#[derive(Deserialize)]
+struct CountsSummary {
+    labels: Vec<String>,
+    documents: f64,
+    label_documents: Vec<f64>,
+    terms: TermCount,
+}
+
+/// The length of the `terms` list, read without keeping any term.
+struct TermCount(u64);
+
+impl<'de> Deserialize<'de> for TermCount {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Counter;
+        impl<'de> serde::de::Visitor<'de> for Counter {
+            type Value = TermCount;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of terms")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<TermCount, A::Error> {
+                let mut n = 0;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(TermCount(n))
+            }
+        }
+        deserializer.deserialize_seq(Counter)
+    }
+}
+
+/// Verifies model file bytes as [`decode_model`] does and reads its [`ModelSummary`] without
+/// building the model (no term is kept, no weight computed), for listing many saved versions.
+pub fn decode_summary(bytes: &[u8]) -> Result<(String, ModelSummary), String> {
+    let (version, body) = verified_payload(bytes)?;
+    let payload: SummaryPayload =
+        serde_json::from_slice(body).map_err(|e| format!("model payload does not parse: {e}"))?;
+    let counts = payload.counts;
+    if counts.label_documents.len() != counts.labels.len() {
+        return Err(
+            "inconsistent model: per-label count arrays do not match the label list".into(),
+        );
+    }
+    let labels = counts
+        .labels
+        .into_iter()
+        .zip(&counts.label_documents)
+        .map(|(l, d)| (l, d.round() as u64))
+        .collect();
+    let summary = ModelSummary {
+        settings: payload.settings.describe(),
+        created_at: payload.metadata.created_at,
+        parent_version: payload.metadata.parent_version,
+        labels,
+        vocabulary_size: counts.terms.0,
+        total_examples: counts.documents.round() as u64,
+    };
+    Ok((version, summary))
+}
+
+/// Checks the header line (format, version, payload length, checksum) and returns the version and
+/// the payload bytes.
+fn verified_payload(bytes: &[u8]) -> Result<(String, &[u8]), String> {
     let newline = bytes
         .iter()
         .position(|&b| b == b'\n')
@@ -211,18 +302,5 @@ pub fn decode_model(bytes: &[u8]) -> Result<(String, Model), String> {
             header.crc32
         ));
     }
-    let payload: Payload =
-        serde_json::from_slice(body).map_err(|e| format!("model payload does not parse: {e}"))?;
-    let counts =
-        Counts::from_file(payload.counts).map_err(|e| format!("inconsistent model: {e}"))?;
-    if payload.calibration.thresholds.len() != counts.labels.len() {
-        return Err("inconsistent model: thresholds do not match the labels".into());
-    }
-    let model = Model::from_parts(
-        payload.settings,
-        counts,
-        payload.calibration,
-        payload.metadata,
-    );
-    Ok((header.version, model))
+    Ok((header.version, body))
 }

@@ -19,10 +19,11 @@ use std::path::{Path, PathBuf};
 
 pub use atomic::{write_atomically, write_atomically_with};
 pub use format::{
-    decode_model, encode_model, model_header, write_model, ModelHeader, FORMAT_VERSION,
+    decode_model, decode_summary, encode_model, model_header, write_model, ModelHeader,
+    FORMAT_VERSION,
 };
 
-use crate::model::Model;
+use crate::model::{Model, ModelSummary};
 
 /// What can go wrong reading or writing models.
 #[derive(Debug, thiserror::Error)]
@@ -70,13 +71,22 @@ impl StoreError {
     }
 }
 
-/// Summary of one saved model, read from its file.
+/// One saved model, loaded from its file.
 #[derive(Debug, Clone)]
 pub struct SavedModel {
     /// Its version.
     pub version: String,
     /// The model itself.
     pub model: Model,
+}
+
+/// One saved version as [`ModelStore::list`] shows it.
+#[derive(Debug, Clone)]
+pub struct ListedModel {
+    /// Its version.
+    pub version: String,
+    /// What it is, read from its file.
+    pub summary: ModelSummary,
 }
 
 /// A directory of versioned model files with one active version.
@@ -173,8 +183,10 @@ impl ModelStore {
         Ok(SavedModel { version, model })
     }
 
-    /// Every saved version, newest first (by creation time, then version).
-    pub fn list(&self) -> Result<Vec<SavedModel>, StoreError> {
+    /// Every saved version with its summary, newest first (by creation time, then version). One
+    /// file is read at a time and no model is built, so a directory of many versions lists in the
+    /// memory of one file.
+    pub fn list(&self) -> Result<Vec<ListedModel>, StoreError> {
         let mut out = Vec::new();
         for entry in fs::read_dir(&self.dir).map_err(|e| StoreError::io(&self.dir, e))? {
             let entry = entry.map_err(|e| StoreError::io(&self.dir, e))?;
@@ -182,14 +194,18 @@ impl ModelStore {
             if path.extension().and_then(|e| e.to_str()) != Some(MODEL_EXTENSION) {
                 continue;
             }
-            let (version, model) = load_model_file(&path)?;
-            out.push(SavedModel { version, model });
+            let bytes = fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
+            let (version, summary) =
+                decode_summary(&bytes).map_err(|reason| StoreError::Corrupt {
+                    path: path.clone(),
+                    reason,
+                })?;
+            out.push(ListedModel { version, summary });
         }
         out.sort_by(|a, b| {
-            b.model
-                .metadata()
+            b.summary
                 .created_at
-                .cmp(&a.model.metadata().created_at)
+                .cmp(&a.summary.created_at)
                 .then_with(|| a.version.cmp(&b.version))
         });
         Ok(out)
