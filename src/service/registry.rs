@@ -3,8 +3,8 @@
 //! Readers load the active model through an [`ArcSwapOption`]: a lock-free pointer read, so Classify
 //! never waits for anything. Writers (training, activation) hold an async mutex for the whole of
 //! their work, so they happen one at a time and each builds on the latest model. The guard is owned
-//! by the job on the model thread that writes `ACTIVE` and swaps the pointer, so a caller that goes away
-//! (cancelled, deadline exceeded) cannot leave the file and the live model disagreeing.
+//! by the job on the model thread that writes `ACTIVE` and swaps the pointer, so a caller that goes
+//! away (cancelled, deadline exceeded) cannot leave the file and the live model disagreeing.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -51,13 +51,12 @@ impl Registry {
         let model_thread = ModelThread::start()
             .map_err(|e| ServiceError::Internal(format!("cannot start the model thread: {e}")))?;
         let source = store.clone();
-        let active = model_thread.run_blocking("loading the active model", move || match source
-            .load_active()
-        {
+        let load = move || match source.load_active() {
             Ok(SavedModel { version, model }) => Ok(Some(Arc::new(LoadedModel { version, model }))),
             Err(crate::store::StoreError::NoActiveModel { .. }) => Ok(None),
             Err(e) => Err(e.into()),
-        })?;
+        };
+        let active = model_thread.run_blocking("loading the active model", load)?;
         let (changes, _) = watch::channel(active.as_ref().map(|a| a.version.clone()));
         Ok(Self {
             store,
