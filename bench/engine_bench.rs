@@ -44,8 +44,8 @@ struct Args {
     max_test: usize,
     short_words: usize,
     latency_docs: usize,
-    /// `Some("train-count")`: time counting-only training and nothing else.
-    only: Option<String>,
+    /// `--only train-count`: time counting-only training and nothing else.
+    train_count_only: bool,
 }
 
 fn parse_args() -> Result<Args, BoxError> {
@@ -58,7 +58,7 @@ fn parse_args() -> Result<Args, BoxError> {
         max_test: usize::MAX,
         short_words: 80,
         latency_docs: usize::MAX,
-        only: None,
+        train_count_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(name) = it.next() {
@@ -77,12 +77,12 @@ fn parse_args() -> Result<Args, BoxError> {
             "--max-test" => args.max_test = number()?,
             "--short-words" => args.short_words = number()?,
             "--latency-docs" => args.latency_docs = number()?.max(1),
-            "--only" if value == "train-count" => args.only = Some(value.clone()),
+            "--only" if value == "train-count" => args.train_count_only = true,
             "--only" => return Err(format!("--only: {value:?} is not train-count").into()),
             _ => return Err(format!("unknown argument {name:?}").into()),
         }
     }
-    if args.train.is_empty() || (args.test.is_empty() && args.only.is_none()) {
+    if args.train.is_empty() || (args.test.is_empty() && !args.train_count_only) {
         return Err("usage: bench-engine --train F.jsonl --test F.jsonl [--runs N] ...".into());
     }
     Ok(args)
@@ -134,7 +134,7 @@ fn main() -> Result<(), BoxError> {
         alpha_grid: Vec::new(),
         ..ModelSettings::default()
     };
-    if args.only.is_some() {
+    if args.train_count_only {
         let examples: Vec<Example> = train.iter().map(LabeledText::to_example).collect();
         let (train_count_s, _) = time_training(&count_settings, &examples, args.runs)?;
         let out = json!({

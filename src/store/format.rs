@@ -91,6 +91,24 @@ impl<W: Write> Write for Digest<W> {
     }
 }
 
+/// Serialises the model's payload into `inner` through a [`Digest`] (hashing with FNV-1a too when
+/// `fnv` is given) and returns the digest.
+fn serialise_payload<W: Write>(
+    model: &Model,
+    inner: W,
+    fnv: Option<Fnv1a64>,
+) -> io::Result<Digest<W>> {
+    let digest = Digest {
+        inner,
+        len: 0,
+        crc: crc32fast::Hasher::new(),
+        fnv,
+    };
+    let mut buffered = BufWriter::with_capacity(DIGEST_CHUNK_BYTES, digest);
+    serde_json::to_writer(&mut buffered, &payload(model))?;
+    buffered.into_inner().map_err(|e| e.into_error())
+}
+
 /// The header line of a model file, ready to write, with the version it names.
 #[derive(Debug, Clone)]
 pub struct ModelHeader {
@@ -106,17 +124,7 @@ pub struct ModelHeader {
 /// [`write_model`], so that saving a model never holds its serialised form in memory: a serving
 /// process saves while it holds the old and the new model, and the payload is as large as a model.
 pub fn model_header(model: &Model) -> io::Result<ModelHeader> {
-    let mut digest = BufWriter::with_capacity(
-        DIGEST_CHUNK_BYTES,
-        Digest {
-            inner: io::sink(),
-            len: 0,
-            crc: crc32fast::Hasher::new(),
-            fnv: Some(Fnv1a64::new()),
-        },
-    );
-    serde_json::to_writer(&mut digest, &payload(model))?;
-    let digest = digest.into_inner().map_err(|e| e.into_error())?;
+    let digest = serialise_payload(model, io::sink(), Some(Fnv1a64::new()))?;
     let version = format!("m{:016x}", digest.fnv.map_or(0, |f| f.0));
     let crc32 = digest.crc.finalize();
     let header = Header {
@@ -142,17 +150,7 @@ pub fn model_header(model: &Model) -> io::Result<ModelHeader> {
 /// through a temporary file never puts a file with a wrong checksum in place.
 pub fn write_model(model: &Model, header: &ModelHeader, out: &mut dyn Write) -> io::Result<()> {
     out.write_all(&header.line)?;
-    let mut digest = BufWriter::with_capacity(
-        DIGEST_CHUNK_BYTES,
-        Digest {
-            inner: out,
-            len: 0,
-            crc: crc32fast::Hasher::new(),
-            fnv: None,
-        },
-    );
-    serde_json::to_writer(&mut digest, &payload(model))?;
-    let digest = digest.into_inner().map_err(|e| e.into_error())?;
+    let digest = serialise_payload(model, out, None)?;
     if digest.len != header.payload_bytes || digest.crc.finalize() != header.crc32 {
         return Err(io::Error::other(
             "the model serialised differently on its second pass; nothing was written (please report this bug)",
