@@ -10,7 +10,7 @@
 
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
-use crate::text::{Analyzer, Term, TermKey};
+use crate::text::{Analyzer, CachedTerm, Term, TermKey};
 
 /// Documents per chunk handed from a worker to the consumer.
 const CHUNK_DOCUMENTS: usize = 128;
@@ -20,15 +20,23 @@ const CHUNK_DOCUMENTS: usize = 128;
 #[derive(Default)]
 pub struct Chunk {
     keys: Vec<TermKey>,
-    /// Every distinct term's words, concatenated in local-id order.
+    /// Every distinct word's spelling, concatenated in local-id order.
     spellings: String,
-    /// Per term: where its first word ends in `spellings` (for a bigram) or `u32::MAX` (for a
-    /// word), and where the term ends.
-    spelling_ends: Vec<(u32, u32)>,
+    /// Per term (by local id), how it is spelled.
+    spelled: Vec<Spelled>,
     /// Every document's distinct terms with their frequencies, in order of first occurrence in it.
     terms: Vec<(u32, u32)>,
     /// End of each document's pairs in `terms`.
     document_ends: Vec<u32>,
+}
+
+/// How a chunk term is spelled.
+#[derive(Clone, Copy)]
+enum Spelled {
+    /// A word: `spellings[start..end]`.
+    Word { start: u32, end: u32 },
+    /// A bigram: the local ids of its two words (words of the same chunk, always added first).
+    Bigram { first: u32, second: u32 },
 }
 
 impl Chunk {
@@ -39,18 +47,20 @@ impl Chunk {
 
     /// The spelling of the term with local id `local`.
     pub fn term(&self, local: usize) -> Term<'_> {
-        let start = local
-            .checked_sub(1)
-            .map_or(0, |previous| self.spelling_ends[previous].1 as usize);
-        let (split, end) = self.spelling_ends[local];
-        let text = |range: std::ops::Range<usize>| self.spellings.get(range).unwrap_or_default();
-        if split == u32::MAX {
-            Term::Word(text(start..end as usize))
-        } else {
-            Term::Bigram(
-                text(start..split as usize),
-                text(split as usize..end as usize),
-            )
+        match self.spelled[local] {
+            Spelled::Word { .. } => Term::Word(self.word(local as u32)),
+            Spelled::Bigram { first, second } => Term::Bigram(self.word(first), self.word(second)),
+        }
+    }
+
+    /// The spelling of the word with local id `local` (empty for a bigram, which no caller asks).
+    fn word(&self, local: u32) -> &str {
+        match self.spelled.get(local as usize) {
+            Some(&Spelled::Word { start, end }) => self
+                .spellings
+                .get(start as usize..end as usize)
+                .unwrap_or_default(),
+            _ => "",
         }
     }
 
@@ -153,11 +163,17 @@ fn tokenize_chunk(
     let bytes: usize = texts.iter().map(|t| t.len()).sum();
     chunk.terms.reserve(bytes / 8);
     chunk.keys.reserve(bytes / 16);
-    chunk.spelling_ends.reserve(bytes / 16);
-    chunk.spellings.reserve(bytes);
+    chunk.spelled.reserve(bytes / 16);
+    chunk.spellings.reserve(bytes / 4);
     for (d, text) in texts.iter().enumerate() {
         let document = first_document + d as u32;
-        analyzer.for_each_term_key(text, |key, term| {
+        // Local ids of the last two words, which spell a bigram.
+        let (mut before_last, mut last) = (0u32, 0u32);
+        analyzer.for_each_cached_term(text, |term| {
+            let (key, is_word) = match &term {
+                CachedTerm::Word(key, _) => (*key, true),
+                CachedTerm::Bigram(key) => (*key, false),
+            };
             let mut i = table.position(key);
             if table.slots[i].document < table.chunk_start {
                 if (table.len + 1) * 2 > table.slots.len() {
@@ -172,29 +188,33 @@ fn tokenize_chunk(
                 };
                 table.pair_of.push(0);
                 chunk.keys.push(key);
-                let split = match term {
-                    Term::Word(word) => {
-                        chunk.spellings.push_str(word);
-                        u32::MAX
+                chunk.spelled.push(match term {
+                    CachedTerm::Word(_, mut spelling) => {
+                        let start = chunk.spellings.len() as u32;
+                        chunk.spellings.push_str(spelling.get());
+                        Spelled::Word {
+                            start,
+                            end: chunk.spellings.len() as u32,
+                        }
                     }
-                    Term::Bigram(first, second) => {
-                        chunk.spellings.push_str(first);
-                        let split = chunk.spellings.len() as u32;
-                        chunk.spellings.push_str(second);
-                        split
-                    }
-                };
-                let end = chunk.spellings.len() as u32;
-                chunk.spelling_ends.push((split, end));
+                    CachedTerm::Bigram(_) => Spelled::Bigram {
+                        first: before_last,
+                        second: last,
+                    },
+                });
             }
             let slot = &mut table.slots[i];
-            let local = slot.local as usize;
+            let local = slot.local;
             if slot.document == document {
-                chunk.terms[table.pair_of[local] as usize].1 += 1;
+                chunk.terms[table.pair_of[local as usize] as usize].1 += 1;
             } else {
                 slot.document = document;
-                table.pair_of[local] = chunk.terms.len() as u32;
-                chunk.terms.push((slot.local, 1));
+                table.pair_of[local as usize] = chunk.terms.len() as u32;
+                chunk.terms.push((local, 1));
+            }
+            if is_word {
+                before_last = last;
+                last = local;
             }
         });
         chunk.document_ends.push(chunk.terms.len() as u32);

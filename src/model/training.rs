@@ -62,7 +62,8 @@ pub struct CvMetrics {
 
 /// One analysed training document.
 struct Document {
-    /// Raw term frequencies (for scoring it as held-out text).
+    /// Raw term frequencies (for scoring it as held-out text); empty when no cross-validation will
+    /// score it.
     tf: SparseVector,
     /// Transformed training vector (what the counts add).
     vector: SparseVector,
@@ -94,11 +95,14 @@ fn validate(examples: &[Example]) -> Result<(), TrainError> {
     Ok(())
 }
 
+/// Analyses and counts `examples`. Their raw term frequencies are kept only with `keep_raw` (for the
+/// cross-validation that scores them as held-out text).
 fn analyse(
     analyzer: &Analyzer,
     settings: &ModelSettings,
     counts: &mut Counts,
     examples: &[Example],
+    keep_raw: bool,
     progress: &mut dyn FnMut(usize),
 ) -> Vec<Document> {
     let mut documents = Vec::with_capacity(examples.len());
@@ -120,11 +124,15 @@ fn analyse(
                     .map(|&(local, n)| (u64::from(ids[local as usize]) << 32) | u64::from(n)),
             );
             packed.sort_unstable();
-            let tf: SparseVector = packed
+            let mut vector: SparseVector = packed
                 .iter()
                 .map(|&p| ((p >> 32) as u32, f64::from(p as u32)))
                 .collect();
-            let mut vector = tf.clone();
+            let tf = if keep_raw {
+                vector.clone()
+            } else {
+                SparseVector::new()
+            };
             apply_document_transforms(&mut vector, settings.transforms);
             let mut labels: Vec<u32> = Vec::with_capacity(examples[i].labels.len());
             for label in &examples[i].labels {
@@ -178,11 +186,19 @@ impl Model {
         let mut settings = settings.clone();
         let analyzer = Analyzer::new(settings.analyzer.clone());
         let mut counts = Counts::default();
-        let documents = analyse(&analyzer, &settings, &mut counts, examples, progress);
+        let cross_validate = settings.folds >= 2 && examples.len() >= settings.folds;
+        let documents = analyse(
+            &analyzer,
+            &settings,
+            &mut counts,
+            examples,
+            cross_validate,
+            progress,
+        );
         counts.grow_to_vocabulary();
         counts.shrink_to_fit();
 
-        let choice = if settings.folds >= 2 && documents.len() >= settings.folds {
+        let choice = if cross_validate {
             choose_alpha(&settings, &counts, &documents)
         } else {
             None
@@ -244,6 +260,7 @@ impl Model {
             &self.settings,
             &mut counts,
             examples,
+            false,
             &mut |_| {},
         );
         counts.grow_to_vocabulary();

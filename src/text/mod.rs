@@ -127,6 +127,41 @@ thread_local! {
     static TOKEN_CACHE: Cell<TokenCache> = Cell::new(TokenCache::default());
 }
 
+/// A term handed over by [`Analyzer::for_each_cached_term`].
+pub enum CachedTerm<'s, 't> {
+    /// A word: its key, and its spelling on request.
+    Word(TermKey, Spelling<'s, 't>),
+    /// The bigram of the last two words handed over (their keys combined).
+    Bigram(TermKey),
+}
+
+/// The spelling of a word of [`Analyzer::for_each_cached_term`], worked out on request: a word the
+/// token cache knew was never written out or filtered.
+pub struct Spelling<'s, 't> {
+    analyzer: &'s Analyzer,
+    numbers: NumberFilter,
+    /// The token's buffer: the filtered word once `filtered`; before that, empty for an ASCII token
+    /// still in the text, else the token as the tokenizer wrote it.
+    word: &'s mut String,
+    ascii: Option<tokenizer::AsciiRun<'t>>,
+    filtered: bool,
+}
+
+impl Spelling<'_, '_> {
+    /// What the filter chain left of the token: the word [`Analyzer::for_each_term_key`] spells.
+    pub fn get(&mut self) -> &str {
+        if !self.filtered {
+            if let Some(run) = self.ascii {
+                run.push_lower_to(self.word);
+            }
+            // The cache said the chain keeps this token, so it does so again.
+            let _ = self.analyzer.filter(self.numbers, self.word);
+            self.filtered = true;
+        }
+        self.word
+    }
+}
+
 /// A tokenizer plus its filter chain, configured by [`AnalyzerSettings`].
 #[derive(Debug, Clone)]
 pub struct Analyzer {
@@ -177,7 +212,19 @@ impl Analyzer {
     /// stop words, stemmer, minimum length, fingerprint) makes of a token of up to 16 bytes is
     /// remembered in a small per-thread cache, keyed by the token's exact bytes. A repeated word
     /// then costs one table probe instead of the chain's data-dependent branches.
+    #[inline]
     pub fn for_each_key(&self, text: &str, mut emit: impl FnMut(TermKey)) {
+        self.for_each_cached_term(text, |term| match term {
+            CachedTerm::Word(key, _) | CachedTerm::Bigram(key) => emit(key),
+        });
+    }
+
+    /// The terms of [`Analyzer::for_each_term_key`], in the same order and with the same keys,
+    /// through the token cache of [`Analyzer::for_each_key`]: a word's spelling is worked out only
+    /// when the caller asks for it ([`Spelling::get`]), and a bigram comes without one (it is
+    /// spelled by the two words handed over just before it). What training needs: every term's
+    /// key, and the spelling of the few that are new to it.
+    pub fn for_each_cached_term(&self, text: &str, mut emit: impl FnMut(CachedTerm<'_, '_>)) {
         let numbers = NumberFilter::new(self.settings.numbers);
         let mut tokens = Tokenizer::new(text);
         let (mut word, previous) = WORD_BUFFERS.with(Cell::take);
@@ -186,21 +233,25 @@ impl Analyzer {
         let mut previous_key: Option<TermKey> = None;
         while let Some(token) = tokens.next_token(&mut word) {
             // A plain ASCII token is packed straight from the text and written out only when the
-            // cache does not know it.
-            let packed = match token {
-                Token::Ascii(run) => run.packed_lower(),
-                Token::Written => filters::pack(word.as_bytes()),
+            // cache does not know it (or its spelling is asked for).
+            let ascii = match token {
+                Token::Ascii(run) => Some(run),
+                Token::Written => None,
             };
-            let write_out = |word: &mut String| {
-                if let Token::Ascii(run) = token {
-                    run.push_lower_to(word);
-                }
+            let packed = match ascii {
+                Some(run) => run.packed_lower(),
+                None => filters::pack(word.as_bytes()),
             };
+            let mut filtered = true;
             let key = match packed {
                 Some(packed) => {
                     let entry = &mut cache.entries[TokenCache::slot(packed)];
-                    if entry.token != packed {
-                        write_out(&mut word);
+                    if entry.token == packed {
+                        filtered = false;
+                    } else {
+                        if let Some(run) = ascii {
+                            run.push_lower_to(&mut word);
+                        }
                         *entry = CachedToken {
                             token: packed,
                             key: self.filter(numbers, &mut word),
@@ -209,17 +260,28 @@ impl Analyzer {
                     entry.key
                 }
                 None => {
-                    write_out(&mut word);
+                    if let Some(run) = ascii {
+                        run.push_lower_to(&mut word);
+                    }
                     self.filter(numbers, &mut word)
                 }
             };
             let Some(key) = key else {
                 continue;
             };
-            emit(key);
+            emit(CachedTerm::Word(
+                key,
+                Spelling {
+                    analyzer: self,
+                    numbers,
+                    word: &mut word,
+                    ascii,
+                    filtered,
+                },
+            ));
             if self.settings.bigrams {
                 if let Some(first) = previous_key {
-                    emit(bigram_key(first, key));
+                    emit(CachedTerm::Bigram(bigram_key(first, key)));
                 }
                 previous_key = Some(key);
             }
@@ -423,6 +485,68 @@ mod tests {
                 analyzer.for_each_term_key(&text, |key, _| expected.push(key));
                 let mut got = Vec::new();
                 analyzer.for_each_key(&text, |key| got.push(key));
+                assert!(expected.len() > 1000, "{s:?}");
+                assert_eq!(got, expected, "round {round}, {s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn cached_terms_have_the_keys_and_spellings_of_the_plain_analysis() {
+        let mut text = String::from(
+            "Zürich, ÉTÉ! Москва—Київ; naïve café. 東京 tokyo. Biden’s plan; Russia's army didn't \
+             sell 3.5 pct of 1,200 mln in 1987. The central banks raised interest rates, rates \
+             rose; RATES ROSE. stopping hopped ponies classes quickly x86ARM a b c \
+             internationalisation internationalisations ",
+        );
+        let mut state: u64 = 11;
+        for i in 0..2000 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let words = [
+                "rates", "Rising", "the", "1987", "ponies", "MISSILES", "naïve", "x",
+            ];
+            text.push_str(words[(state >> 60) as usize % words.len()]);
+            text.push(if i % 5 == 0 { '.' } else { ' ' });
+        }
+        for s in [
+            AnalyzerSettings::default(),
+            plain(),
+            AnalyzerSettings {
+                numbers: NumberMode::Drop,
+                min_token_chars: 3,
+                ..AnalyzerSettings::default()
+            },
+        ] {
+            let analyzer = Analyzer::new(s.clone());
+            let mut expected = Vec::new();
+            analyzer.for_each_term_key(text.as_str(), |key, term| {
+                expected.push((key, term.to_string()))
+            });
+            // Twice: a cold cache, then a warm one; the second time only every third word's
+            // spelling is asked for, so hits and misses both skip the chain at times.
+            for round in 0..2 {
+                let mut got = Vec::new();
+                let mut words: Vec<String> = Vec::new();
+                let mut n = 0usize;
+                analyzer.for_each_cached_term(text.as_str(), |term| match term {
+                    CachedTerm::Word(key, mut spelling) => {
+                        n += 1;
+                        let word = if round == 0 || n.is_multiple_of(3) {
+                            spelling.get().to_owned()
+                        } else {
+                            expected[got.len()].1.clone()
+                        };
+                        words.push(word.clone());
+                        got.push((key, word));
+                    }
+                    CachedTerm::Bigram(key) => {
+                        let bigram =
+                            format!("{} {}", words[words.len() - 2], words[words.len() - 1]);
+                        got.push((key, bigram));
+                    }
+                });
                 assert!(expected.len() > 1000, "{s:?}");
                 assert_eq!(got, expected, "round {round}, {s:?}");
             }
