@@ -353,6 +353,20 @@ mod tests {
         }
     }
 
+    /// Settings the token-cache tests run under: the default, no filters at all, and numbers
+    /// dropped with a larger minimum length (a cache filled under one must not answer for another).
+    fn cache_test_settings() -> [AnalyzerSettings; 3] {
+        [
+            AnalyzerSettings::default(),
+            plain(),
+            AnalyzerSettings {
+                numbers: NumberMode::Drop,
+                min_token_chars: 3,
+                ..AnalyzerSettings::default()
+            },
+        ]
+    }
+
     #[test]
     fn unicode_words_are_lower_cased_and_split_on_punctuation() {
         let a = Analyzer::new(plain());
@@ -468,15 +482,7 @@ mod tests {
             }
             text.push(if i % 7 == 0 { '.' } else { ' ' });
         }
-        let settings = [
-            AnalyzerSettings::default(),
-            plain(),
-            AnalyzerSettings {
-                numbers: NumberMode::Drop,
-                min_token_chars: 3,
-                ..AnalyzerSettings::default()
-            },
-        ];
+        let settings = cache_test_settings();
         // Twice over every settings in turn: cold, warm, and filled under other settings.
         for round in 0..2 {
             for s in &settings {
@@ -510,15 +516,7 @@ mod tests {
             text.push_str(words[(state >> 60) as usize % words.len()]);
             text.push(if i % 5 == 0 { '.' } else { ' ' });
         }
-        for s in [
-            AnalyzerSettings::default(),
-            plain(),
-            AnalyzerSettings {
-                numbers: NumberMode::Drop,
-                min_token_chars: 3,
-                ..AnalyzerSettings::default()
-            },
-        ] {
+        for s in cache_test_settings() {
             let analyzer = Analyzer::new(s.clone());
             let mut expected = Vec::new();
             analyzer.for_each_term_key(text.as_str(), |key, term| {
