@@ -43,12 +43,12 @@ struct Slot {
 }
 
 const EMPTY: u32 = u32::MAX;
+const MIN_SLOTS_LOG2: u32 = 4;
 
 /// Whether `keys` keys fit in a table of `slots` slots: at most three quarters full.
 fn fits(keys: usize, slots: usize) -> bool {
     keys * 4 <= slots * 3
 }
-const MIN_SLOTS_LOG2: u32 = 4;
 
 impl Default for KeyTable {
     fn default() -> Self {
