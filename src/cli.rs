@@ -454,9 +454,9 @@ fn read_text(arg: Option<String>) -> Result<String, Box<dyn std::error::Error>> 
 
 /// The JSON shape of `topicd classify --json`: the fields of the gRPC ClassifyResponse.
 #[derive(Serialize)]
-struct ClassifyOutput {
+struct ClassifyOutput<'a> {
     #[serde(flatten)]
-    classification: Classification,
+    classification: Classification<'a>,
     model_version: String,
 }
 
@@ -474,7 +474,7 @@ fn classify(args: ClassifyArgs) -> CliResult {
         Some(addr) => crate::service::client::classify_remote(addr, &text, options)?,
         None => {
             let (version, model) = load_model_path(&args.model)?;
-            (model.classify(&text, options), version)
+            (model.classify(&text, options).into_owned(), version)
         }
     };
     if args.json {

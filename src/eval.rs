@@ -141,7 +141,7 @@ pub fn cross_validate(
     folds: usize,
 ) -> Result<Report, TrainError> {
     let folds = folds.max(2);
-    let mut results: Vec<Option<Classification>> = vec![None; examples.len()];
+    let mut results: Vec<Option<Classification<'static>>> = vec![None; examples.len()];
     let mut seconds = 0.0;
     for fold in 0..folds {
         let training: Vec<Example> = examples
@@ -157,11 +157,11 @@ pub fn cross_validate(
             .enumerate()
             .filter(|(i, _)| i % folds == fold)
         {
-            results[i] = Some(model.classify(&e.text, EVAL_OPTIONS));
+            results[i] = Some(model.classify(&e.text, EVAL_OPTIONS).into_owned());
         }
         seconds += started.elapsed().as_secs_f64();
     }
-    let results: Vec<Classification> = results.into_iter().flatten().collect();
+    let results: Vec<Classification<'static>> = results.into_iter().flatten().collect();
     Ok(report(examples, &results, seconds))
 }
 

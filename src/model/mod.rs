@@ -9,13 +9,14 @@
 pub mod calibration;
 pub mod counts;
 pub mod features;
+pub mod kernels;
 pub mod tokenized;
 pub mod training;
 pub mod vocabulary;
 pub mod weights;
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -192,11 +193,16 @@ pub struct ModelSummary {
     pub total_examples: u64,
 }
 
+/// A label name in a classification: borrowed from the model that classified (no copy, no
+/// reference count to touch for each of the labels a response lists), or owned when it came from
+/// elsewhere (a gRPC response read by the client).
+pub type LabelName<'a> = Cow<'a, str>;
+
 /// A label and its probability.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LabelScore {
-    /// Label name (shared with the model: cloning it copies no text).
-    pub label: Arc<str>,
+pub struct LabelScore<'a> {
+    /// Label name.
+    pub label: LabelName<'a>,
     /// Calibrated probability.
     pub probability: f64,
 }
@@ -213,31 +219,31 @@ pub struct TermWeight {
 
 /// The classification of one paragraph.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ParagraphClassification {
+pub struct ParagraphClassification<'a> {
     /// Byte offset of the paragraph start in the text.
     pub start: usize,
     /// Byte offset one past its end.
     pub end: usize,
     /// Its top label.
-    pub label: Arc<str>,
+    pub label: LabelName<'a>,
     /// Its tags; none when it has no term the model knows (its scores are then the label priors
     /// alone, and nothing in it is about any label).
-    pub tags: Vec<Arc<str>>,
+    pub tags: Vec<LabelName<'a>>,
     /// Its probabilities, highest first.
-    pub scores: Vec<LabelScore>,
+    pub scores: Vec<LabelScore<'a>>,
     /// How many of its terms (words and bigrams, repeats counted) the model knows.
     pub known_terms: usize,
 }
 
-/// What [`Model::classify`] returns.
+/// What [`Model::classify`] returns; its label names borrow from the model.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Classification {
+pub struct Classification<'a> {
     /// The top label.
-    pub label: Arc<str>,
+    pub label: LabelName<'a>,
     /// Calibrated probabilities, highest first (all labels unless `top_k` cut them).
-    pub scores: Vec<LabelScore>,
+    pub scores: Vec<LabelScore<'a>>,
     /// Every label the text is substantially about; the top label first.
-    pub tags: Vec<Arc<str>>,
+    pub tags: Vec<LabelName<'a>>,
     /// How many of the text's terms (words and bigrams, repeats counted) the model knows; 0 means
     /// the scores are the label priors alone (an empty text, another language, a topic the model
     /// never saw).
@@ -247,7 +253,66 @@ pub struct Classification {
     pub explanation: Vec<TermWeight>,
     /// Per-paragraph breakdown (only when asked).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub paragraphs: Vec<ParagraphClassification>,
+    pub paragraphs: Vec<ParagraphClassification<'a>>,
+}
+
+impl LabelScore<'_> {
+    /// The same score with its label name copied out of the model.
+    pub fn into_owned(self) -> LabelScore<'static> {
+        LabelScore {
+            label: Cow::Owned(self.label.into_owned()),
+            probability: self.probability,
+        }
+    }
+}
+
+/// Label names copied out of the model.
+fn owned_names(names: Vec<LabelName<'_>>) -> Vec<LabelName<'static>> {
+    names
+        .into_iter()
+        .map(|n| Cow::Owned(n.into_owned()))
+        .collect()
+}
+
+impl ParagraphClassification<'_> {
+    /// The same breakdown with its label names copied out of the model.
+    pub fn into_owned(self) -> ParagraphClassification<'static> {
+        ParagraphClassification {
+            start: self.start,
+            end: self.end,
+            label: Cow::Owned(self.label.into_owned()),
+            tags: owned_names(self.tags),
+            scores: self
+                .scores
+                .into_iter()
+                .map(LabelScore::into_owned)
+                .collect(),
+            known_terms: self.known_terms,
+        }
+    }
+}
+
+impl Classification<'_> {
+    /// The same classification with its label names copied out of the model, so that it can
+    /// outlive it.
+    pub fn into_owned(self) -> Classification<'static> {
+        Classification {
+            label: Cow::Owned(self.label.into_owned()),
+            scores: self
+                .scores
+                .into_iter()
+                .map(LabelScore::into_owned)
+                .collect(),
+            tags: owned_names(self.tags),
+            known_terms: self.known_terms,
+            explanation: self.explanation,
+            paragraphs: self
+                .paragraphs
+                .into_iter()
+                .map(ParagraphClassification::into_owned)
+                .collect(),
+        }
+    }
 }
 
 /// Options of one classification.
@@ -270,8 +335,6 @@ pub struct Model {
     settings: ModelSettings,
     analyzer: Analyzer,
     counts: Counts,
-    /// The label names, shared with every classification that names them.
-    label_names: Vec<Arc<str>>,
     weights: Weights,
     calibration: Calibration,
     metadata: Metadata,
@@ -312,11 +375,6 @@ impl Model {
         Self {
             analyzer: Analyzer::new(settings.analyzer.clone()),
             settings,
-            label_names: counts
-                .labels
-                .iter()
-                .map(|l| Arc::from(l.as_str()))
-                .collect(),
             counts,
             weights,
             calibration,
@@ -392,7 +450,7 @@ impl Model {
         let query = self.weights.query_vector(tf, self.settings.transforms);
         let raw = self.weights.score(&query);
         let logits = self.calibration.logits(&raw.top);
-        let probabilities = calibration::softmax(&logits, 1.0);
+        let probabilities = kernels::run_wide(kernels::Softmax(&logits));
         let top = argmax(&logits);
         Scored {
             raw,
@@ -425,12 +483,12 @@ impl Model {
             .unwrap_or(self.calibration.default_threshold)
     }
 
-    fn label_scores(&self, probabilities: &[f64], top_k: usize) -> Vec<LabelScore> {
+    fn label_scores(&self, probabilities: &[f64], top_k: usize) -> Vec<LabelScore<'_>> {
         let order = descending_order(probabilities, top_k);
         order
             .into_iter()
             .map(|c| LabelScore {
-                label: Arc::clone(&self.label_names[c as usize]),
+                label: self.label_name(c as usize),
                 probability: probabilities[c as usize],
             })
             .collect()
@@ -438,7 +496,7 @@ impl Model {
 
     /// Classifies `text`: top label, calibrated probabilities, tags, and on request an explanation
     /// and a per-paragraph breakdown.
-    pub fn classify(&self, text: &str, options: ClassifyOptions) -> Classification {
+    pub fn classify(&self, text: &str, options: ClassifyOptions) -> Classification<'_> {
         let scored = self.score_text(text);
         let mut tag_ids = self.threshold_tags(&scored);
         // Paragraphs matter only for a text with several of them, and only when they can add
@@ -484,7 +542,7 @@ impl Model {
             Vec::new()
         };
         Classification {
-            label: Arc::clone(&self.label_names[scored.top]),
+            label: self.label_name(scored.top),
             scores: self.label_scores(&scored.probabilities, options.top_k),
             tags: self.label_names(&tag_ids),
             known_terms: scored.known_terms,
@@ -493,10 +551,12 @@ impl Model {
         }
     }
 
-    fn label_names(&self, ids: &[usize]) -> Vec<Arc<str>> {
-        ids.iter()
-            .map(|&c| Arc::clone(&self.label_names[c]))
-            .collect()
+    fn label_name(&self, label: usize) -> LabelName<'_> {
+        Cow::Borrowed(&self.counts.labels[label])
+    }
+
+    fn label_names(&self, ids: &[usize]) -> Vec<LabelName<'_>> {
+        ids.iter().map(|&c| self.label_name(c)).collect()
     }
 
     fn paragraph_result(
@@ -505,11 +565,11 @@ impl Model {
         scored: &Scored,
         tags: &[usize],
         top_k: usize,
-    ) -> ParagraphClassification {
+    ) -> ParagraphClassification<'_> {
         ParagraphClassification {
             start,
             end,
-            label: Arc::clone(&self.label_names[scored.top]),
+            label: self.label_name(scored.top),
             // A paragraph without a known term is about nothing the model knows (a byline, an
             // "Advertisement" line): it gets no tag, not its prior's favourite label.
             tags: if scored.known_terms > 0 {

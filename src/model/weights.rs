@@ -86,7 +86,7 @@ impl SparseWeights {
     }
 
     /// Adds the separable part of the scores to `out`, given `Σ q` and `Σ q · term_base`.
-    #[inline]
+    #[inline(always)]
     fn finish(&self, sum_q: f64, sum_qb: f64, out: &mut [f64]) {
         for (c, s) in out.iter_mut().enumerate() {
             *s += self.bias[c] + self.label_base[c] * sum_q + self.label_scale[c] * sum_qb;
@@ -622,7 +622,7 @@ impl Weights {
     }
 
     /// The corrections of `term`.
-    #[inline]
+    #[inline(always)]
     fn row(&self, term: &TermEntry) -> Row<'_> {
         if term.row_end == DENSE_ROW {
             let n_labels = self.top.bias.len();
@@ -648,6 +648,15 @@ impl Weights {
 
     /// Scores a query vector that already carries its transforms (see [`Weights::query_vector`]).
     pub fn score(&self, query: &SparseVector) -> RawScores {
+        super::kernels::run_wide(Scoring {
+            weights: self,
+            query,
+        })
+    }
+
+    /// [`Weights::score`]'s work, inlined into each instruction set's compilation.
+    #[inline(always)]
+    fn score_inline(&self, query: &SparseVector) -> RawScores {
         let n_labels = self.top.bias.len();
         let mut top = vec![0.0; n_labels];
         let mut ovr = vec![0.0; n_labels];
@@ -668,14 +677,7 @@ impl Weights {
                 Row::Dense {
                     top: row_top,
                     ovr: row_ovr,
-                } => {
-                    // Both families in one pass: half the loop overhead, the same sums.
-                    let sums = top.iter_mut().zip(ovr.iter_mut());
-                    for ((s_top, s_ovr), (d_top, d_ovr)) in sums.zip(row_top.iter().zip(row_ovr)) {
-                        *s_top += q * d_top;
-                        *s_ovr += q * d_ovr;
-                    }
-                }
+                } => super::kernels::add_dense_row(&mut top, &mut ovr, q, row_top, row_ovr),
             }
         }
         self.top.finish(sum_q, sum_qb_top, &mut top);
@@ -697,6 +699,21 @@ impl Weights {
             super::features::normalize_l2(&mut tf);
         }
         tf
+    }
+}
+
+/// [`Weights::score`] as a [`super::kernels::WideKernel`], so that its dense rows are added with
+/// the widest vectors the processor has.
+struct Scoring<'a> {
+    weights: &'a Weights,
+    query: &'a SparseVector,
+}
+
+impl super::kernels::WideKernel for Scoring<'_> {
+    type Output = RawScores;
+    #[inline(always)]
+    fn run(self) -> RawScores {
+        self.weights.score_inline(self.query)
     }
 }
 

@@ -6,7 +6,7 @@ use crate::model::{
 use crate::proto::topic_classifier_client::TopicClassifierClient;
 use crate::proto::{self, ClassifyRequest};
 
-fn scores(list: Vec<proto::LabelScore>) -> Vec<LabelScore> {
+fn scores(list: Vec<proto::LabelScore>) -> Vec<LabelScore<'static>> {
     list.into_iter()
         .map(|s| LabelScore {
             label: s.label.into(),
@@ -30,7 +30,7 @@ pub fn classify_remote(
     addr: &str,
     text: &str,
     options: ClassifyOptions,
-) -> Result<(Classification, String), Box<dyn std::error::Error>> {
+) -> Result<(Classification<'static>, String), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
