@@ -18,16 +18,25 @@
 pub trait WideKernel {
     /// What the work returns.
     type Output;
+    /// How many labels the work runs over (the AVX2 compilation is used from
+    /// [`WIDE_MIN_LABELS`]).
+    fn labels(&self) -> usize;
     /// Does the work.
     fn run(self) -> Self::Output;
 }
 
-/// Runs `kernel` compiled for AVX2 when the processor has it, else as built for the baseline.
+/// Fewest labels for which [`run_wide`] uses the AVX2 compilation. Below it the baseline code is
+/// used: with R8's 8 labels, alternating runs of `bash bench/classify_ab.sh` measured the AVX2 code
+/// slower per call (a row is only two AVX2 steps, and the processor's wider units cost time to wake).
+pub const WIDE_MIN_LABELS: usize = 16;
+
+/// Runs `kernel` compiled for AVX2 when the processor has it and the kernel runs over at least
+/// [`WIDE_MIN_LABELS`] labels, else as built for the baseline.
 #[inline(always)]
 pub fn run_wide<K: WideKernel>(kernel: K) -> K::Output {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if kernel.labels() >= WIDE_MIN_LABELS && std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: `with_avx2` only needs the processor to support AVX2, checked just above.
             return unsafe { with_avx2(kernel) };
         }
@@ -47,6 +56,9 @@ pub struct Softmax<'a>(pub &'a [f64]);
 
 impl WideKernel for Softmax<'_> {
     type Output = Vec<f64>;
+    fn labels(&self) -> usize {
+        self.0.len()
+    }
     #[inline(always)]
     fn run(self) -> Vec<f64> {
         softmax(self.0)
@@ -215,6 +227,9 @@ mod tests {
         struct Both<'a>(&'a [f64], &'a [f64], &'a [f64]);
         impl WideKernel for Both<'_> {
             type Output = (Vec<f64>, Vec<f64>);
+            fn labels(&self) -> usize {
+                self.0.len()
+            }
             #[inline(always)]
             fn run(self) -> Self::Output {
                 let (mut top, mut ovr) = (self.0.to_vec(), self.0.to_vec());

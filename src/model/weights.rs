@@ -711,6 +711,9 @@ struct Scoring<'a> {
 
 impl super::kernels::WideKernel for Scoring<'_> {
     type Output = RawScores;
+    fn labels(&self) -> usize {
+        self.weights.top.bias.len()
+    }
     #[inline(always)]
     fn run(self) -> RawScores {
         self.weights.score_inline(self.query)
