@@ -44,7 +44,7 @@ fi
 BINARIES=("$@")
 if [ ${#BINARIES[@]} -eq 0 ]; then
   cargo build --release --quiet
-  BINARIES=("$ROOT/target/release/topicd")
+  BINARIES=("${CARGO_TARGET_DIR:-$ROOT/target}/release/topicd")
 fi
 
 # The short documents: at most 80 words, as in run.sh's latency measurement.

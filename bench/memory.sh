@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_OF_SWAPS=${1:-30}
 cargo build --release --features bench --bin topicd --example bench-load >&2
-BIN=target/release
+BIN=${CARGO_TARGET_DIR:-target}/release
 WORK=$(mktemp -d)
 PID=""
 cleanup() {

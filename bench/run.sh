@@ -36,7 +36,7 @@ RAW=$OUT/raw
 WORK=$OUT/work
 VENV=$ROOT/bench/.venv
 PY=$VENV/bin/python
-BIN=$ROOT/target/release
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
 TOKEN=${TOPICD_TRAIN_TOKEN:-bench-$(od -An -tx8 -N8 /dev/urandom | tr -d ' \n')}
 STARTED=$(date +%s)
 
