@@ -1,7 +1,8 @@
 //! The two numeric loops of classification that run over every label — adding a term's dense row
 //! of weights, and the softmax of the calibrated scores — compiled twice: for the baseline x86-64
 //! instruction set (two `f64` lanes) and for AVX2 (four lanes), picked at run time by
-//! [`run_wide`].
+//! [`run_wide`] (AVX2 when the processor has it and the model has at least [`WIDE_MIN_LABELS`]
+//! labels).
 //!
 //! Both compilations run the same Rust arithmetic in the same order (a multiply, then an add: Rust
 //! never fuses them, and AVX2 alone does not bring fused multiply-adds), so they give the same
@@ -26,8 +27,9 @@ pub trait WideKernel {
 }
 
 /// Fewest labels for which [`run_wide`] uses the AVX2 compilation. Below it the baseline code is
-/// used: with R8's 8 labels, alternating runs of `bash bench/classify_ab.sh` measured the AVX2 code
-/// slower per call (a row is only two AVX2 steps, and the processor's wider units cost time to wake).
+/// used: with R8's 8 labels (a row is only two AVX2 steps), alternating runs of
+/// `bash bench/classify_ab.sh` showed no gain from AVX2 (latency ratios 1.06 for a first call and
+/// 1.13 for a repeated one against the build before it; BENCHMARKS.md).
 pub const WIDE_MIN_LABELS: usize = 16;
 
 /// Runs `kernel` compiled for AVX2 when the processor has it and the kernel runs over at least
