@@ -23,6 +23,11 @@ use topicd::proto::{
     TrainRequest, TrainResponse,
 };
 
+/// mimalloc, as in the `topicd` binary (see src/main.rs), so that the timings are those of the
+/// program people run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A service that does nothing.
 struct Empty;
 

@@ -33,6 +33,11 @@ use serde_json::json;
 use topicd::data::{read_jsonl, LabeledText};
 use topicd::model::{ClassifyOptions, Example, Model, ModelSettings};
 
+/// mimalloc, as in the `topicd` binary (see src/main.rs), so that the timings are those of the
+/// program people run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type BoxError = Box<dyn std::error::Error>;
 
 struct Args {

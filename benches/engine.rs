@@ -20,6 +20,11 @@ use topicd::data::{read_jsonl, LabeledText};
 use topicd::model::{ClassifyOptions, Example, Model, ModelSettings};
 use topicd::text::{Analyzer, AnalyzerSettings};
 
+/// mimalloc, as in the `topicd` binary (see src/main.rs), so that the timings are those of the
+/// program people run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// An original ~200-word wire-style article in four paragraphs.
 const ARTICLE: &str = "LISBON, May 14 — The finance ministry of a mid-sized Atlantic economy cut its growth \
 forecast for the year to 1.2 percent on Wednesday, blaming weaker orders from its two largest export \

@@ -37,11 +37,23 @@ pub type SparseVector = Vec<(u32, f64)>;
 ///
 /// The terms' fingerprints are collected first and looked up afterwards, in a tight loop of
 /// independent lookups: the vocabulary table is far larger than the CPU caches, and a loop with
-/// nothing but lookups lets the CPU wait for several of its cache misses at once.
-pub fn term_frequencies(analyzer: &Analyzer, vocabulary: &Vocabulary, text: &str) -> SparseVector {
+/// nothing but lookups lets the CPU wait for several of its cache misses at once. `will_read` is
+/// called with each looked-up term's id as soon as it is found, 0 for an unknown term (no branch on
+/// which: that is as unpredictable as the text): classification starts loading the term's weights
+/// there, so that they arrive while the ids are being sorted.
+pub fn term_frequencies(
+    analyzer: &Analyzer,
+    vocabulary: &Vocabulary,
+    text: &str,
+    mut will_read: impl FnMut(u32),
+) -> SparseVector {
     let (mut keys, mut ids) = LOOKUP_BUFFERS.with(Cell::take);
     keys.clear();
-    analyzer.for_each_key(text, |key| keys.push(key));
+    analyzer.for_each_key(text, |key| {
+        // The lookups come after the whole text is analysed: start loading their slots now.
+        vocabulary.prefetch(key);
+        keys.push(key);
+    });
     // Every id is written and only known ones are kept (the count advances by 0 or 1), so the
     // loop has no branch on whether a term is known, which no predictor can guess.
     ids.clear();
@@ -49,7 +61,9 @@ pub fn term_frequencies(analyzer: &Analyzer, vocabulary: &Vocabulary, text: &str
     let mut known = 0;
     for &key in &keys {
         let id = vocabulary.get(key);
-        ids[known] = id.unwrap_or_default();
+        let found = id.unwrap_or_default();
+        will_read(found);
+        ids[known] = found;
         known += usize::from(id.is_some());
     }
     ids.truncate(known);

@@ -1,8 +1,9 @@
-//! The two numeric loops of classification that run over every label — adding a term's dense row
-//! of weights, and the softmax of the calibrated scores — compiled twice: for the baseline x86-64
-//! instruction set (two `f64` lanes) and for AVX2 (four lanes), picked at run time by
-//! [`run_wide`] (AVX2 when the processor has it and the model has at least [`WIDE_MIN_LABELS`]
-//! labels).
+//! Processor-specific code, the crate's only `unsafe`: [`prefetch`], a cache hint for the
+//! scattered reads of classification, and the two numeric loops of classification that run over
+//! every label — adding a term's dense row of weights, and the softmax of the calibrated scores —
+//! compiled twice: for the baseline x86-64 instruction set (two `f64` lanes) and for AVX2 (four
+//! lanes), picked at run time by [`run_wide`] (AVX2 when the processor has it and the model has at
+//! least [`WIDE_MIN_LABELS`] labels).
 //!
 //! Both compilations run the same Rust arithmetic in the same order (a multiply, then an add: Rust
 //! never fuses them, and AVX2 alone does not bring fused multiply-adds), so they give the same
@@ -51,6 +52,24 @@ pub fn run_wide<K: WideKernel>(kernel: K) -> K::Output {
 #[target_feature(enable = "avx2")]
 unsafe fn with_avx2<K: WideKernel>(kernel: K) -> K::Output {
     kernel.run()
+}
+
+/// Asks the processor to start loading the cache line that holds `value` into its caches, without
+/// waiting for it: classification reads a few scattered entries of tables far larger than the
+/// caches, and naming them ahead of the read lets their loads overlap with other work. A hint only:
+/// it changes no value and never faults.
+#[inline(always)]
+pub fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads nothing the program can observe and cannot fault, whatever the
+    // address; this one is also a valid reference. SSE, which the instruction belongs to, is part
+    // of the x86-64 baseline.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>((value as *const T).cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
 }
 
 /// [`softmax`] as a [`WideKernel`].

@@ -445,7 +445,9 @@ impl Model {
     }
 
     fn score_text(&self, text: &str) -> Scored {
-        let tf = term_frequencies(&self.analyzer, &self.counts.vocabulary, text);
+        let tf = term_frequencies(&self.analyzer, &self.counts.vocabulary, text, |id| {
+            self.weights.prefetch_term(id)
+        });
         let known_terms = tf.iter().map(|(_, n)| *n as usize).sum();
         let query = self.weights.query_vector(tf, self.settings.transforms);
         let raw = self.weights.score(&query);

@@ -80,6 +80,14 @@ impl KeyTable {
         }
     }
 
+    /// Starts loading the home slot of `key`.
+    #[inline]
+    fn prefetch(&self, key: TermKey) {
+        if let Some(slot) = self.slots.get((key >> self.shift) as usize) {
+            crate::model::kernels::prefetch(slot);
+        }
+    }
+
     #[inline]
     fn get(&self, key: TermKey) -> Option<u32> {
         let slot = self.slots[self.position(key)];
@@ -159,6 +167,13 @@ impl Vocabulary {
     #[inline]
     pub fn get(&self, key: TermKey) -> Option<u32> {
         self.ids.get(key)
+    }
+
+    /// Starts loading the table slot where a lookup of `key` begins into the caches (see
+    /// [`crate::model::kernels::prefetch`]), so that a later [`Vocabulary::get`] finds it there.
+    #[inline]
+    pub fn prefetch(&self, key: TermKey) {
+        self.ids.prefetch(key);
     }
 
     /// Makes room for `terms` more terms with `text_bytes` bytes of text in all, exactly (a model

@@ -634,6 +634,28 @@ impl Weights {
         }
     }
 
+    /// Starts loading the scoring entry of term `t` into the caches (see
+    /// [`super::kernels::prefetch`]).
+    #[inline]
+    pub fn prefetch_term(&self, t: u32) {
+        if let Some(term) = self.terms.get(t as usize) {
+            super::kernels::prefetch(term);
+        }
+    }
+
+    /// Starts loading the first corrections of `term` into the caches.
+    #[inline]
+    fn prefetch_row(&self, term: &TermEntry) {
+        if term.row_end == DENSE_ROW {
+            let n_labels = self.top.bias.len();
+            if let Some(first) = self.dense.get(term.row_start as usize * 2 * n_labels) {
+                super::kernels::prefetch(first);
+            }
+        } else if let Some(first) = self.corrections.get(term.row_start as usize) {
+            super::kernels::prefetch(first);
+        }
+    }
+
     /// The top-label weight of term `t` for label `c`.
     pub fn top_weight(&self, t: usize, c: usize) -> f64 {
         let term = &self.terms[t];
@@ -690,9 +712,12 @@ impl Weights {
         if transforms.sublinear_tf {
             super::features::sublinear_tf(&mut tf);
         }
-        if transforms.idf {
-            for (t, w) in tf.iter_mut() {
-                *w *= self.terms[*t as usize].idf;
+        for (t, w) in tf.iter_mut() {
+            let term = &self.terms[*t as usize];
+            // Scoring reads the term's corrections next: start loading them now.
+            self.prefetch_row(term);
+            if transforms.idf {
+                *w *= term.idf;
             }
         }
         if transforms.length_norm {
