@@ -5,6 +5,7 @@
 //! bench-engine --train F.jsonl --test F.jsonl [--runs 5] [--latency-rounds 20]
 //!              [--max-train N] [--max-test N] [--short-words 80] [--latency-docs N]
 //! bench-engine --only train-count --train F.jsonl [--runs 3] [--max-train N]
+//! bench-engine --only eval --model M.model --test F.jsonl [--runs 3]
 //! ```
 //!
 //! Prints one JSON object:
@@ -26,6 +27,10 @@
 //! With `--only train-count` it times counting-only training and nothing else, and prints
 //! `train_count_s` and `train_count_median_s`: bench/run.sh alternates such runs with scikit-learn's
 //! fit (`sk_bench.py --only fit`), so that both sides of the training ratio see the same machine load.
+//! With `--only eval` it loads a model file (the one `topicd train` wrote) and times
+//! `topicd::eval::evaluate` on the test set and nothing else, printing `eval_docs_per_s`,
+//! `eval_docs_per_s_median` and `eval_workers`: bench/run.sh alternates such runs with
+//! scikit-learn's batch predict (`sk_bench.py --only predict`) for the `eval` target.
 
 use std::time::Instant;
 
@@ -51,6 +56,10 @@ struct Args {
     latency_docs: usize,
     /// `--only train-count`: time counting-only training and nothing else.
     train_count_only: bool,
+    /// `--only eval`: time `eval` on a loaded model (`--model`) and nothing else.
+    eval_only: bool,
+    /// `--model`: the model file `--only eval` loads.
+    model: String,
 }
 
 fn parse_args() -> Result<Args, BoxError> {
@@ -64,6 +73,8 @@ fn parse_args() -> Result<Args, BoxError> {
         short_words: 80,
         latency_docs: usize::MAX,
         train_count_only: false,
+        eval_only: false,
+        model: String::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(name) = it.next() {
@@ -82,12 +93,20 @@ fn parse_args() -> Result<Args, BoxError> {
             "--max-test" => args.max_test = number()?,
             "--short-words" => args.short_words = number()?,
             "--latency-docs" => args.latency_docs = number()?.max(1),
+            "--model" => args.model = value.clone(),
             "--only" if value == "train-count" => args.train_count_only = true,
-            "--only" => return Err(format!("--only: {value:?} is not train-count").into()),
+            "--only" if value == "eval" => args.eval_only = true,
+            "--only" => return Err(format!("--only: {value:?} is not train-count or eval").into()),
             _ => return Err(format!("unknown argument {name:?}").into()),
         }
     }
-    if args.train.is_empty() || (args.test.is_empty() && !args.train_count_only) {
+    if args.eval_only {
+        if args.model.is_empty() || args.test.is_empty() {
+            return Err(
+                "usage: bench-engine --only eval --model M.model --test F.jsonl [--runs N]".into(),
+            );
+        }
+    } else if args.train.is_empty() || (args.test.is_empty() && !args.train_count_only) {
         return Err("usage: bench-engine --train F.jsonl --test F.jsonl [--runs N] ...".into());
     }
     Ok(args)
@@ -130,8 +149,36 @@ fn time_training(
     Ok((seconds, last.ok_or("no run")?))
 }
 
+/// `--only eval`: one untimed `evaluate` on the loaded model, then `runs` timed ones.
+fn time_eval_only(args: &Args) -> Result<(), BoxError> {
+    let (_, model) = topicd::store::load_model_path(args.model.as_ref())?;
+    let mut test: Vec<LabeledText> = read_jsonl(args.test.as_ref())?;
+    test.truncate(args.max_test);
+    let mut sink = topicd::eval::evaluate(&model, &test).n;
+    let mut eval_docs_per_s = Vec::with_capacity(args.runs);
+    for _ in 0..args.runs {
+        let report = topicd::eval::evaluate(&model, &test);
+        eval_docs_per_s.push(report.docs_per_second);
+        sink += report.n;
+    }
+    let out = json!({
+        "model_file": args.model,
+        "test_file": args.test,
+        "test_docs": test.len(),
+        "eval_docs_per_s": eval_docs_per_s,
+        "eval_docs_per_s_median": median(&eval_docs_per_s),
+        "eval_workers": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "checksum": sink,
+    });
+    println!("{out}");
+    Ok(())
+}
+
 fn main() -> Result<(), BoxError> {
     let args = parse_args()?;
+    if args.eval_only {
+        return time_eval_only(&args);
+    }
     let mut train: Vec<LabeledText> = read_jsonl(args.train.as_ref())?;
     train.truncate(args.max_train);
     let count_settings = ModelSettings {

@@ -262,11 +262,9 @@ def pairs_section(doc, raw, summary):
         te = e.get("eval_docs_per_s_median")
         tl, sl = e["short_latency_us"]["median"], tm["short_latency_us"]["median"]
         again = (e.get("short_repeat_latency_us") or {}).get("median")
-        vb = doc.target(f"{name}: eval throughput >= 10x sklearn batch predict", ratio(te, sb),
-                        ratio(te, sb) is not None and ratio(te, sb) >= 10)
         vl = doc.target(f"{name}: <= 10 us per short document", tl, tl is not None and tl <= 10)
         rows.append([name, e["test_docs"], fmt(tb, 0), f"{fmt(te, 0)} ({e.get('eval_workers', '?')} threads)",
-                     fmt(sb, 0), f"{fmt(ratio(tb, sb), 2)}x", f"{fmt(ratio(te, sb), 2)}x {vb}",
+                     fmt(sb, 0), f"{fmt(ratio(tb, sb), 2)}x", f"{fmt(ratio(te, sb), 2)}x",
                      f"{fmt(tl, 1)} {vl}", fmt(e["short_latency_us"]["p99"], 1), fmt(again, 1), fmt(sl, 0),
                      f"{e['short_docs']} docs, median {fmt(e['short_words_median'], 0)} words"])
         summary.setdefault("classification", {})[name] = {
@@ -276,9 +274,48 @@ def pairs_section(doc, raw, summary):
             "sklearn_short_us_median": sl}
     if rows:
         doc.table(["dataset", "test docs", "topicd batch docs/s", "topicd eval docs/s", "sklearn docs/s",
-                   "batch / sklearn", "eval / sklearn (>= 10x)",
+                   "batch / sklearn", "eval / sklearn",
                    "topicd us/short doc (<= 10)", "topicd p99 us", "topicd us, same doc again",
                    "sklearn us/short doc", "short docs"], rows)
+    eval_pairs_section(doc, raw, summary)
+
+
+def eval_pairs_section(doc, raw, summary):
+    """`topicd eval` throughput against sklearn's batch predict, the two run alternately: the target."""
+    rows = []
+    for name, _ in DATASETS:
+        pairs = []
+        for i in range(1, 1000):
+            t = load(f"{raw}/evalpair_{name}_{i}_topicd.json")
+            s = load(f"{raw}/evalpair_{name}_{i}_sklearn.json")
+            if not t or not s:
+                break
+            pairs.append((t["eval_docs_per_s_median"], s["batch_docs_per_s_median"], len(t["eval_docs_per_s"])))
+        if not pairs:
+            continue
+        ratios = [ratio(t, s) for t, s, _ in pairs]
+        m = med(ratios)
+        v = doc.target(f"{name}: eval throughput >= 10x sklearn batch predict (median of the alternating pairs)",
+                       m, m is not None and m >= 10)
+        rows.append([name, len(pairs), pairs[0][2],
+                     ", ".join(f"{fmt(t, 0)} / {fmt(s, 0)}" for t, s, _ in pairs),
+                     ", ".join(f"{fmt(r, 1)}x" for r in ratios), fmt(med([t for t, _, _ in pairs]), 0),
+                     fmt(med([s for _, s, _ in pairs]), 0), f"{fmt(m, 2)}x {v}"])
+        summary.setdefault("eval_pairs", {})[name] = {
+            "pairs": [{"topicd_eval_docs_per_s": t, "sklearn_batch_docs_per_s": s} for t, s, _ in pairs],
+            "ratios": ratios, "median_ratio": m}
+    if rows:
+        doc.p()
+        doc.p("### Eval throughput, the two sides alternating")
+        doc.p()
+        doc.p("As for training: `topicd eval`'s throughput on the model `topicd train` wrote "
+              "(`bench-engine --only eval`, all cores) and scikit-learn's batch transform + predict_proba "
+              "(`sk_bench.py --only predict`, one thread, fitted untimed first) in turns, each side the "
+              "median of its runs in its process. The target's figure is the median of the pairs' ratios.")
+        doc.p()
+        doc.table(["dataset", "pairs", "runs per side", "topicd docs/s / sklearn docs/s, pair by pair",
+                   "ratio per pair", "topicd median docs/s", "sklearn median docs/s",
+                   "median ratio (>= 10x)"], rows)
 
 
 def grpc_section(doc, raw, summary):

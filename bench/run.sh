@@ -163,6 +163,15 @@ run_dataset() {  # name train test max_train max_test multilabel(0/1)
     "$PY" "$ROOT/bench/sk_bench.py" --only fit --name "$name" "${ml[@]}" --train "$train" --test "$test" \
       --runs "$PAIR_RUNS" --out "$RAW/pair_${name}_${i}_sklearn.json"
   done
+  # The same for classification throughput: `topicd eval`'s rate on the model trained above and
+  # scikit-learn's batch predict, in turns.
+  step "$name: eval throughput, topicd eval and scikit-learn batch predict alternating ($PAIRS pairs)"
+  for i in $(seq 1 "$PAIRS"); do
+    "$BIN/examples/bench-engine" --only eval --model "$WORK/$name.model" --test "$test" \
+      --runs "$PAIR_RUNS" > "$RAW/evalpair_${name}_${i}_topicd.json"
+    "$PY" "$ROOT/bench/sk_bench.py" --only predict --name "$name" "${ml[@]}" --train "$train" \
+      --test "$test" --runs "$PAIR_RUNS" --out "$RAW/evalpair_${name}_${i}_sklearn.json"
+  done
 }
 run_dataset r8 "$DATA/r8_train.jsonl" "$DATA/r8_test.jsonl" "$R8_TRAIN" "$R8_TEST" 0
 run_dataset modapte90 "$DATA/modapte90_train.jsonl" "$DATA/modapte90_test.jsonl" "$MA_TRAIN" "$MA_TEST" 1

@@ -277,23 +277,30 @@ def fit_seconds(texts, y, multilabel):
     return time.perf_counter() - t0, vec, clf
 
 
+def batch_rates(vec, clf, test_texts, runs):
+    """Documents per second of transform + predict_proba over the whole test set: one untimed pass,
+    then `runs` timed ones."""
+    clf.predict_proba(vec.transform(test_texts)).argmax(axis=1)
+    rates = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        p = clf.predict_proba(vec.transform(test_texts))
+        p.argmax(axis=1)
+        rates.append(len(test_texts) / (time.perf_counter() - t0))
+    return rates
+
+
 def timing(train, test, multilabel, mlb, runs, latency_rounds, short_words, latency_docs):
     """CountVectorizer + MultinomialNB alpha=0.1: fit time, batch throughput, one-document latency."""
     texts = [d[0] for d in train]
     y = targets(train, multilabel, mlb)
     test_texts = [d[0] for d in test]
-    fit_s, batch = [], []
+    fit_s = []
     vec = clf = None
     for _ in range(runs):
         seconds, vec, clf = fit_seconds(texts, y, multilabel)
         fit_s.append(seconds)
-    # One untimed pass, then the timed ones.
-    clf.predict_proba(vec.transform(test_texts)).argmax(axis=1)
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        p = clf.predict_proba(vec.transform(test_texts))
-        p.argmax(axis=1)
-        batch.append(len(test_texts) / (time.perf_counter() - t0))
+    batch = batch_rates(vec, clf, test_texts, runs)
     short = [t for t in test_texts if len(t.split()) <= short_words]
     # Evenly spread sample of the short documents (one-vs-rest over 90 labels takes ms per call).
     if len(short) > latency_docs:
@@ -341,9 +348,11 @@ def main():
     ap.add_argument("--latency-docs", type=int, default=sys.maxsize,
                     help="at most this many short documents in the latency loop")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: grid,cv,fasttext,timing")
-    ap.add_argument("--only", choices=["fit"],
+    ap.add_argument("--only", choices=["fit", "predict"],
                     help="fit: time --runs fits and nothing else (fit_s, fit_median_s); bench/run.sh "
-                         "alternates these with topicd's `bench-engine --only train-count`")
+                         "alternates these with topicd's `bench-engine --only train-count`. predict: "
+                         "fit once untimed, then time --runs batch predicts (batch_docs_per_s, "
+                         "batch_docs_per_s_median), alternated with `bench-engine --only eval`")
     a = ap.parse_args()
     skip = set(filter(None, a.skip.split(",")))
 
@@ -358,6 +367,13 @@ def main():
         texts, y = [d[0] for d in train], targets(train, a.multilabel, mlb)
         out["fit_s"] = [fit_seconds(texts, y, a.multilabel)[0] for _ in range(a.runs)]
         out["fit_median_s"] = statistics.median(out["fit_s"])
+        with open(a.out, "w", encoding="utf-8") as f:
+            json.dump(out, f, indent=1)
+        return
+    if a.only == "predict":
+        _, vec, clf = fit_seconds([d[0] for d in train], targets(train, a.multilabel, mlb), a.multilabel)
+        out["batch_docs_per_s"] = batch_rates(vec, clf, [d[0] for d in test], a.runs)
+        out["batch_docs_per_s_median"] = statistics.median(out["batch_docs_per_s"])
         with open(a.out, "w", encoding="utf-8") as f:
             json.dump(out, f, indent=1)
         return
