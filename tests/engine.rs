@@ -74,7 +74,7 @@ fn multinomial_joint_log_likelihood_agrees_with_linfa_bayes() {
     let n_features = vocabulary.len();
     let dense = |text: &str| {
         let mut row = vec![0.0f64; n_features];
-        for (t, n) in term_frequencies(model.analyzer(), vocabulary, text, |_| ()) {
+        for (t, n) in term_frequencies(model.analyzer(), vocabulary, text, |_| ()).0 {
             row[t as usize] = n;
         }
         row

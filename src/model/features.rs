@@ -33,7 +33,8 @@ impl Transforms {
 pub type SparseVector = Vec<(u32, f64)>;
 
 /// Counts the known terms of `text` (unknown terms are skipped) into a sorted sparse vector of
-/// raw term frequencies.
+/// raw term frequencies, and returns it with the number of known terms (repeats counted: the sum
+/// of the frequencies).
 ///
 /// The terms' fingerprints are collected first and looked up afterwards, in a tight loop of
 /// independent lookups: the vocabulary table is far larger than the CPU caches, and a loop with
@@ -46,7 +47,7 @@ pub fn term_frequencies(
     vocabulary: &Vocabulary,
     text: &str,
     mut will_read: impl FnMut(u32),
-) -> SparseVector {
+) -> (SparseVector, usize) {
     let (mut keys, mut ids) = LOOKUP_BUFFERS.with(Cell::take);
     keys.clear();
     analyzer.for_each_key(text, |key| {
@@ -71,7 +72,7 @@ pub fn term_frequencies(
     if keys.capacity() <= MAX_KEPT_TERMS {
         LOOKUP_BUFFERS.with(|buffers| buffers.set((keys, ids)));
     }
-    counts
+    (counts, known)
 }
 
 thread_local! {

@@ -445,10 +445,10 @@ impl Model {
     }
 
     fn score_text(&self, text: &str) -> Scored {
-        let tf = term_frequencies(&self.analyzer, &self.counts.vocabulary, text, |id| {
-            self.weights.prefetch_term(id)
-        });
-        let known_terms = tf.iter().map(|(_, n)| *n as usize).sum();
+        let (tf, known_terms) =
+            term_frequencies(&self.analyzer, &self.counts.vocabulary, text, |id| {
+                self.weights.prefetch_term(id)
+            });
         let query = self.weights.query_vector(tf, self.settings.transforms);
         let raw = self.weights.score(&query);
         let logits = self.calibration.logits(&raw.top);
@@ -468,10 +468,23 @@ impl Model {
     fn threshold_tags(&self, scored: &Scored) -> Vec<usize> {
         // Without a single known term there is no evidence for any label but the top one.
         let has_evidence = scored.known_terms > 0;
-        let mut tags: Vec<usize> = (0..self.counts.labels.len())
-            .filter(|&c| {
-                c == scored.top || (has_evidence && scored.raw.ovr[c] >= self.threshold(c))
+        // Labels past the end of the fitted thresholds (new labels) use the default one.
+        let thresholds = self
+            .calibration
+            .thresholds
+            .iter()
+            .copied()
+            .chain(std::iter::repeat(self.calibration.default_threshold));
+        let mut tags: Vec<usize> = scored
+            .raw
+            .ovr
+            .iter()
+            .zip(thresholds)
+            .enumerate()
+            .filter(|&(c, (&log_odds, threshold))| {
+                c == scored.top || (has_evidence && log_odds >= threshold)
             })
+            .map(|(c, _)| c)
             .collect();
         tags.sort_by(|&a, &b| scored.probabilities[b].total_cmp(&scored.probabilities[a]));
         tags
