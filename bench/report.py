@@ -206,16 +206,23 @@ def timing_section(doc, raw, summary):
     pairs_section(doc, raw, summary)
 
 
+def load_pairs(raw, prefix, topicd_runs, topicd_median, sklearn_median):
+    """The alternating pairs `{prefix}_{i}_topicd.json` / `{prefix}_{i}_sklearn.json`, i = 1, 2, …:
+    (topicd's median, sklearn's median, topicd's number of runs) for each pair."""
+    pairs = []
+    for i in range(1, 1000):
+        t, s = load(f"{raw}/{prefix}_{i}_topicd.json"), load(f"{raw}/{prefix}_{i}_sklearn.json")
+        if not t or not s:
+            break
+        pairs.append((t[topicd_median], s[sklearn_median], len(t[topicd_runs])))
+    return pairs
+
+
 def pairs_section(doc, raw, summary):
     """Counting-only training against sklearn's fit, the two run alternately: the target's ratio."""
     rows = []
     for name, _ in DATASETS:
-        pairs = []
-        for i in range(1, 1000):
-            t, s = load(f"{raw}/pair_{name}_{i}_topicd.json"), load(f"{raw}/pair_{name}_{i}_sklearn.json")
-            if not t or not s:
-                break
-            pairs.append((t["train_count_median_s"], s["fit_median_s"], len(t["train_count_s"])))
+        pairs = load_pairs(raw, f"pair_{name}", "train_count_s", "train_count_median_s", "fit_median_s")
         if not pairs:
             continue
         ratios = [ratio(s, t) for t, s, _ in pairs]
@@ -284,13 +291,8 @@ def eval_pairs_section(doc, raw, summary):
     """`topicd eval` throughput against sklearn's batch predict, the two run alternately: the target."""
     rows = []
     for name, _ in DATASETS:
-        pairs = []
-        for i in range(1, 1000):
-            t = load(f"{raw}/evalpair_{name}_{i}_topicd.json")
-            s = load(f"{raw}/evalpair_{name}_{i}_sklearn.json")
-            if not t or not s:
-                break
-            pairs.append((t["eval_docs_per_s_median"], s["batch_docs_per_s_median"], len(t["eval_docs_per_s"])))
+        pairs = load_pairs(raw, f"evalpair_{name}", "eval_docs_per_s", "eval_docs_per_s_median",
+                           "batch_docs_per_s_median")
         if not pairs:
             continue
         ratios = [ratio(t, s) for t, s, _ in pairs]

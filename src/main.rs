@@ -3,8 +3,9 @@
 use clap::Parser;
 
 /// mimalloc instead of the C library's allocator: classification makes a dozen short-lived
-/// allocations per text (the response's list of scores among them), and a short text's whole
-/// classification took about 15% less time with it (BENCHMARKS.md).
+/// allocations per text (the response's list of scores among them). Built without transparent huge
+/// pages, so that serving memory stays where the C library's allocator kept it (BENCHMARKS.md has
+/// the alternating timings of this change and the cache prefetches, and the memory figures).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -646,14 +646,10 @@ impl Weights {
     /// Starts loading the first corrections of `term` into the caches.
     #[inline]
     fn prefetch_row(&self, term: &TermEntry) {
-        if term.row_end == DENSE_ROW {
-            let n_labels = self.top.bias.len();
-            if let Some(first) = self.dense.get(term.row_start as usize * 2 * n_labels) {
-                super::kernels::prefetch(first);
-            }
-        } else if let Some(first) = self.corrections.get(term.row_start as usize) {
-            super::kernels::prefetch(first);
-        }
+        match self.row(term) {
+            Row::Sparse(row) => row.first().map(super::kernels::prefetch),
+            Row::Dense { top, .. } => top.first().map(super::kernels::prefetch),
+        };
     }
 
     /// The top-label weight of term `t` for label `c`.
