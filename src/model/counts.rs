@@ -193,8 +193,10 @@ impl Counts {
         let (df_low, df_high) = self.document_frequency.split_at_mut(split);
         let (weight_low, weight_high) = self.term_weight.split_at_mut(split);
         let (rows_low, rows_high) = self.term_label_weight.split_at_mut(split);
+        let n_labels = self.labels.len();
         let low = TermRange {
             start: 0,
+            n_labels,
             first: &first[..=split],
             document_frequency: df_low,
             term_weight: weight_low,
@@ -202,6 +204,7 @@ impl Counts {
         };
         let high = TermRange {
             start: split,
+            n_labels,
             first: &first[split..],
             document_frequency: df_high,
             term_weight: weight_high,
@@ -430,6 +433,8 @@ const CONCURRENT_MIN_PAIRS: u32 = 200_000;
 /// The per-term counts of the terms `start..start + term_weight.len()`.
 struct TermRange<'a> {
     start: usize,
+    /// How many labels there are (every label index is below it).
+    n_labels: usize,
     /// Where each term's pairs start, counting over all terms (one more entry than terms).
     first: &'a [u32],
     document_frequency: &'a mut [f64],
@@ -455,6 +460,13 @@ impl TermRange<'_> {
                 }
             }
         }
+        // One term's sums per label, in a label-indexed scratch array: the sum of a label starts
+        // as its row's sum, or as the label's first weight when the row has none (as
+        // `LabelRow::add` would start it), and adds the rest in document order. The row is then
+        // rebuilt once, at its exact size, instead of growing entry by entry.
+        let mut sums = vec![0.0f64; self.n_labels];
+        let mut seen = vec![false; self.n_labels];
+        let mut touched: Vec<u32> = Vec::new();
         for local in 0..n {
             let pairs = &by_term
                 [(self.first[local] - base) as usize..(self.first[local + 1] - base) as usize];
@@ -462,13 +474,37 @@ impl TermRange<'_> {
                 continue;
             }
             let row = &mut self.term_label_weight[local];
+            touched.clear();
+            for &(label, sum) in row.as_slice() {
+                sums[label as usize] = sum;
+                seen[label as usize] = true;
+                touched.push(label);
+            }
             for &(d, w) in pairs {
                 self.document_frequency[local] += 1.0;
                 self.term_weight[local] += w;
                 for &label in labels.of(d as usize) {
-                    row.add(label, w);
+                    let l = label as usize;
+                    if seen[l] {
+                        sums[l] += w;
+                    } else {
+                        sums[l] = w;
+                        seen[l] = true;
+                        touched.push(label);
+                    }
                 }
             }
+            for &label in &touched {
+                seen[label as usize] = false;
+            }
+            *row = match touched.as_slice() {
+                [] => LabelRow::Empty,
+                &[label] => LabelRow::One([(label, sums[label as usize])]),
+                _ => {
+                    touched.sort_unstable();
+                    LabelRow::Many(touched.iter().map(|&l| (l, sums[l as usize])).collect())
+                }
+            };
         }
     }
 }

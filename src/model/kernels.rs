@@ -1,5 +1,6 @@
 //! Processor-specific code, the crate's only `unsafe`: [`prefetch`], a cache hint for the
-//! scattered reads of classification, and the two numeric loops of classification that run over
+//! scattered reads of classification; [`ascii_word_masks`], the SSE2 byte classification behind
+//! the tokenizer; and the two numeric loops of classification that run over
 //! every label — adding a term's dense row of weights, and the softmax of the calibrated scores —
 //! compiled twice: for the baseline x86-64 instruction set (two `f64` lanes) and for AVX2 (four
 //! lanes), picked at run time by [`run_wide`] (AVX2 when the processor has it and the model has at
@@ -70,6 +71,51 @@ pub fn prefetch<T>(value: &T) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = value;
+}
+
+/// Bytes per block of [`ascii_word_masks`].
+pub const MASK_BLOCK: usize = 64;
+
+/// Two masks of a 64-byte block of text, for the tokenizer: bit `k` of the first is set where byte
+/// `k` is an ASCII letter or digit, bit `k` of the second where it is not ASCII (0x80 or more).
+/// Sixteen bytes per step with SSE2, part of every x86-64 processor.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub fn ascii_word_masks(block: &[u8; MASK_BLOCK]) -> (u64, u64) {
+    // SAFETY: the function needs SSE2 only, which every x86-64 processor has.
+    unsafe { ascii_word_masks_sse2(block) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+fn ascii_word_masks_sse2(block: &[u8; MASK_BLOCK]) -> (u64, u64) {
+    use std::arch::x86_64::{
+        _mm_add_epi8, _mm_cmplt_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        _mm_set_epi64x,
+    };
+    let (mut word, mut high) = (0u64, 0u64);
+    for (k, lanes) in block.chunks_exact(16).enumerate() {
+        let half = |at: usize| {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(&lanes[at..at + 8]);
+            i64::from_le_bytes(bytes)
+        };
+        let v = _mm_set_epi64x(half(8), half(0));
+        // `x` lies in `lo..lo + n` exactly when `x + (128 − lo)`, as a signed byte, is below
+        // `n − 128`; `| 0x20` maps A–Z onto a–z and nothing else onto a–z.
+        let in_range = |x, lo: u8, n: u8| {
+            _mm_cmplt_epi8(
+                _mm_add_epi8(x, _mm_set1_epi8(128u8.wrapping_sub(lo) as i8)),
+                _mm_set1_epi8(n.wrapping_sub(128) as i8),
+            )
+        };
+        let digit = in_range(v, b'0', 10);
+        let letter = in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), b'a', 26);
+        let flags = _mm_movemask_epi8(_mm_or_si128(digit, letter)) as u16;
+        word |= u64::from(flags) << (16 * k);
+        high |= u64::from(_mm_movemask_epi8(v) as u16) << (16 * k);
+    }
+    (word, high)
 }
 
 /// [`softmax`] as a [`WideKernel`].

@@ -467,25 +467,26 @@ impl Model {
     /// The labels tagged by one-vs-rest thresholds (the top label always), best first.
     fn threshold_tags(&self, scored: &Scored) -> Vec<usize> {
         // Without a single known term there is no evidence for any label but the top one.
-        let has_evidence = scored.known_terms > 0;
-        // Labels past the end of the fitted thresholds (new labels) use the default one.
-        let thresholds = self
-            .calibration
-            .thresholds
-            .iter()
-            .copied()
-            .chain(std::iter::repeat(self.calibration.default_threshold));
-        let mut tags: Vec<usize> = scored
-            .raw
-            .ovr
-            .iter()
-            .zip(thresholds)
-            .enumerate()
-            .filter(|&(c, (&log_odds, threshold))| {
-                c == scored.top || (has_evidence && log_odds >= threshold)
-            })
-            .map(|(c, _)| c)
-            .collect();
+        if scored.known_terms == 0 {
+            return vec![scored.top];
+        }
+        // Labels past the end of the fitted thresholds (new labels) use the default one. Two
+        // plain loops: a chained iterator would test which half it is in at every label.
+        let ovr = &scored.raw.ovr;
+        let thresholds = &self.calibration.thresholds;
+        let fitted = thresholds.len().min(ovr.len());
+        let mut tags: Vec<usize> = Vec::new();
+        for (c, (&log_odds, &threshold)) in ovr[..fitted].iter().zip(thresholds).enumerate() {
+            if log_odds >= threshold || c == scored.top {
+                tags.push(c);
+            }
+        }
+        let default = self.calibration.default_threshold;
+        for (c, &log_odds) in ovr.iter().enumerate().skip(fitted) {
+            if log_odds >= default || c == scored.top {
+                tags.push(c);
+            }
+        }
         tags.sort_by(|&a, &b| scored.probabilities[b].total_cmp(&scored.probabilities[a]));
         tags
     }
@@ -724,8 +725,8 @@ fn may_have_several_paragraphs(text: &str) -> bool {
     let bytes = text.as_bytes();
     let mut i = 0;
     // Bounded: every pass moves `i` past one more line break.
-    while let Some(offset) = bytes[i..].iter().position(|&b| b == b'\n') {
-        let mut j = i + offset + 1;
+    while let Some(line_break) = find_line_break(bytes, i) {
+        let mut j = line_break + 1;
         while j < bytes.len() && matches!(bytes[j], b' ' | b'\t' | b'\r' | 0x0b | 0x0c) {
             j += 1;
         }
@@ -737,6 +738,26 @@ fn may_have_several_paragraphs(text: &str) -> bool {
         }
     }
     false
+}
+
+/// The position of the first `\n` of `bytes` from `from` on: eight bytes at a time (a byte of a
+/// 64-bit word is a line break exactly when it is zero once xor-ed with `\n`, and subtracting one
+/// from every byte borrows out of exactly the zero ones, up to the first of them), then one at a
+/// time.
+fn find_line_break(bytes: &[u8], mut from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    while let Some(eight) = bytes.get(from..from + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(eight);
+        let x = u64::from_le_bytes(word) ^ (ONES * u64::from(b'\n'));
+        let zeros = x.wrapping_sub(ONES) & !x & (ONES * 0x80);
+        if zeros != 0 {
+            return Some(from + (zeros.trailing_zeros() / 8) as usize);
+        }
+        from += 8;
+    }
+    let rest = bytes.get(from..)?;
+    rest.iter().position(|&b| b == b'\n').map(|k| from + k)
 }
 
 /// Byte spans of the paragraphs of `text`: runs of non-blank lines separated by blank lines.
@@ -820,6 +841,42 @@ mod tests {
             order.truncate(top_k);
         }
         order
+    }
+
+    #[test]
+    fn line_breaks_are_found_where_a_byte_search_finds_them() {
+        // Random bytes (line breaks, bytes next to them in value, high bytes) at every offset of
+        // the 8-byte words and near the end.
+        let alphabet = [b'\n', b'\n' ^ 1, 0x0b, 0x8a, 0xff, 0x00, b'a', b' '];
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..5_000 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let len = (state >> 59) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|k| {
+                    let pick = (state >> (3 * (k % 16))) as usize & 7;
+                    // Line breaks rare enough that long stretches have none.
+                    if pick == 0 && k % 3 != 0 {
+                        b'a'
+                    } else {
+                        alphabet[pick]
+                    }
+                })
+                .collect();
+            for from in 0..=len {
+                let expected = bytes[from..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map(|k| from + k);
+                assert_eq!(
+                    find_line_break(&bytes, from),
+                    expected,
+                    "{bytes:?} from {from}"
+                );
+            }
+        }
     }
 
     #[test]

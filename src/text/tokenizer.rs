@@ -5,16 +5,25 @@
 //! `.` or `,` between digits ("3.5", "1,200"). CJK ideographs, which are written without spaces,
 //! are one token each. Everything else separates tokens. Output is lower-cased.
 //!
-//! Most tokens of English text are plain runs of ASCII letters and digits. Those are found eight
-//! bytes at a time (each byte of a 64-bit word tested at once, without a branch per byte) and
-//! handed over in place ([`Token::Ascii`]), so that a caller that only needs the token's packed
-//! form (the key-only analysis behind scoring) never copies it. Everything else is decoded and
-//! written out a character at a time.
+//! Most tokens of English text are plain runs of ASCII letters and digits. The text is read in
+//! blocks of 64 bytes, each summed up in two bit masks (which bytes are ASCII letters or digits,
+//! which are not ASCII), sixteen bytes per instruction with SSE2; a plain token's start and end
+//! are then found by counting zero bits, a few instructions per token and no branch per byte. It
+//! is handed over in place ([`Token::Ascii`]), so that a caller that only needs the token's packed
+//! form (the key-only analysis behind scoring) never copies it. Everything else (joiners,
+//! non-ASCII letters) is decoded and written out a character at a time, out of line.
 
 /// Iterates over the lower-cased tokens of a text, writing each into a caller-owned buffer.
 pub struct Tokenizer<'a> {
     text: &'a str,
     position: usize,
+    /// Start of the 64-byte block of `text` that `word` and `high` describe (a multiple of
+    /// [`BLOCK`]; `usize::MAX` before the first).
+    block_start: usize,
+    /// Bit `k`: byte `block_start + k` is an ASCII letter or digit.
+    word: u64,
+    /// Bit `k`: byte `block_start + k` is not ASCII. (Past the end of the text, neither.)
+    high: u64,
 }
 
 /// A token found by [`Tokenizer::next_token`].
@@ -36,18 +45,6 @@ pub struct AsciiRun<'a> {
 }
 
 impl<'a> AsciiRun<'a> {
-    /// The run of ASCII letters and digits that starts at byte `start` of `text` (which is one).
-    #[inline]
-    fn from(text: &'a [u8], start: usize) -> Self {
-        let end = scan(
-            text,
-            start + 1,
-            |word| !word_bytes(word) & HIGHS,
-            |b| !is_word_byte(b),
-        );
-        AsciiRun { text, start, end }
-    }
-
     /// Appends the run to `out`, lower-cased.
     pub fn push_lower_to(&self, out: &mut String) {
         // One table lookup per byte lower-cases it (no copy call, whose length dispatch
@@ -60,7 +57,7 @@ impl<'a> AsciiRun<'a> {
     /// What `filters::pack` makes of the lower-cased run (its bytes zero-padded to 16,
     /// big-endian), computed from the text in one or two 8-byte words instead of being written
     /// out; `None` past 16 bytes.
-    #[inline]
+    #[inline(always)]
     pub fn packed_lower(&self) -> Option<u128> {
         let len = self.end - self.start;
         // In a run of letters and digits, the letters are the bytes with bit 0x40 set; setting
@@ -95,6 +92,7 @@ impl<'a> AsciiRun<'a> {
 /// `0x01` in every byte of a word.
 const ONES: u64 = 0x0101_0101_0101_0101;
 /// `0x80` in every byte of a word.
+#[cfg(any(not(target_arch = "x86_64"), test))]
 const HIGHS: u64 = ONES * 0x80;
 
 /// The 8 bytes of `text` from `i`, as a little-endian word (the first byte lowest); `None` when
@@ -113,6 +111,7 @@ fn low_bytes(n: usize) -> u64 {
 
 /// `0x80` in the place of every byte of `word` that is an ASCII letter or digit, 0 elsewhere
 /// (eight bytes tested at once; the same answer as [`ASCII_WORD_BYTE`] being non-zero).
+#[cfg(any(not(target_arch = "x86_64"), test))]
 #[inline]
 fn word_bytes(word: u64) -> u64 {
     // With each byte's top bit cleared, adding a constant below 0x80 to every byte never carries
@@ -127,37 +126,50 @@ fn word_bytes(word: u64) -> u64 {
 }
 
 /// `0x80` in every byte of `low` (top bits clear) that is at least `bound` (at most 0x80).
+#[cfg(any(not(target_arch = "x86_64"), test))]
 #[inline]
 fn low_at_least(low: u64, bound: u8) -> u64 {
     (low + ONES * u64::from(0x80 - bound)) & HIGHS
 }
 
-/// The first position from `i` whose byte stops the scan, or the end of the text. Eight bytes are
-/// tested at a time while eight remain (`stops_in_word` flags with 0x80 each byte of a word that
-/// stops it), then one at a time (`stops`); both must give the same answer for every byte.
+/// Bit `k` of the first mask is set where byte `k` of `block` is an ASCII letter or digit (where
+/// [`ASCII_WORD_BYTE`] is non-zero), bit `k` of the second where it is not ASCII (0x80 or more).
+#[cfg(target_arch = "x86_64")]
 #[inline]
-fn scan(
-    text: &[u8],
-    mut i: usize,
-    stops_in_word: impl Fn(u64) -> u64,
-    stops: impl Fn(u8) -> bool,
-) -> usize {
-    while let Some(word) = load_word(text, i) {
-        let flags = stops_in_word(word);
-        if flags != 0 {
-            // The lowest flagged byte is the first in the text.
-            return i + (flags.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while text.get(i).is_some_and(|&b| !stops(b)) {
-        i += 1;
-    }
-    i
+fn block_masks(block: &[u8; BLOCK]) -> (u64, u64) {
+    crate::model::kernels::ascii_word_masks(block)
 }
 
-/// Whether a byte is an ASCII letter or digit.
+/// [`block_masks`] without SSE2.
+#[cfg(not(target_arch = "x86_64"))]
 #[inline]
+fn block_masks(block: &[u8; BLOCK]) -> (u64, u64) {
+    block_masks_by_words(block)
+}
+
+/// [`block_masks`] eight bytes at a time in a 64-bit word, for processors without SSE2 (and
+/// compared with the SSE2 version by a test).
+#[cfg(any(not(target_arch = "x86_64"), test))]
+#[inline]
+fn block_masks_by_words(block: &[u8; BLOCK]) -> (u64, u64) {
+    // Moves the top bit of each byte of `flags` (0x80 or 0) to bit `k` for byte `k`.
+    let gather = |flags: u64| ((flags >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) & 0xff;
+    let (mut word, mut high) = (0u64, 0u64);
+    for (k, lanes) in block.chunks_exact(8).enumerate() {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(lanes);
+        let x = u64::from_le_bytes(bytes);
+        word |= gather(word_bytes(x)) << (8 * k);
+        high |= gather(x & HIGHS) << (8 * k);
+    }
+    (word, high)
+}
+
+/// Bytes per block of [`block_masks`].
+const BLOCK: usize = crate::model::kernels::MASK_BLOCK;
+
+/// Whether a byte is an ASCII letter or digit.
+#[cfg(test)]
 fn is_word_byte(b: u8) -> bool {
     ASCII_WORD_BYTE[usize::from(b)] != 0
 }
@@ -193,7 +205,68 @@ fn is_ideograph(c: char) -> bool {
 impl<'a> Tokenizer<'a> {
     /// Starts tokenizing `text`.
     pub fn new(text: &'a str) -> Self {
-        Self { text, position: 0 }
+        Self {
+            text,
+            position: 0,
+            block_start: usize::MAX,
+            word: 0,
+            high: 0,
+        }
+    }
+
+    /// The first position from `from` whose bit is set in `flags(word, high)` (see the fields),
+    /// or the end of the text. The masks of one block serve every token in it, so finding a
+    /// token's start and end costs a few bit operations.
+    #[inline(always)]
+    fn find(&mut self, mut from: usize, flags: impl Fn(u64, u64) -> u64) -> usize {
+        let len = self.text.len();
+        // Bounded: each pass moves on to the next block, and the loop ends at the text's end.
+        while from < len {
+            let start = from & !(BLOCK - 1);
+            if start != self.block_start {
+                self.load_block(start);
+            }
+            let found = flags(self.word, self.high) & (u64::MAX << (from - start));
+            if found != 0 {
+                return (start + found.trailing_zeros() as usize).min(len);
+            }
+            from = start + BLOCK;
+        }
+        len
+    }
+
+    /// Computes the masks of the block that starts at `start` (the text's last block is padded
+    /// with zero bytes, which are neither letters, digits nor non-ASCII).
+    #[inline(never)]
+    fn load_block(&mut self, start: usize) {
+        let bytes = self.text.as_bytes();
+        let (word, high) = match bytes.get(start..start + BLOCK) {
+            Some(full) => {
+                let mut block = [0u8; BLOCK];
+                block.copy_from_slice(full);
+                block_masks(&block)
+            }
+            None => {
+                let mut block = [0u8; BLOCK];
+                let tail = bytes.get(start..).unwrap_or_default();
+                block[..tail.len()].copy_from_slice(tail);
+                block_masks(&block)
+            }
+        };
+        self.block_start = start;
+        self.word = word;
+        self.high = high;
+    }
+
+    /// The end of the run of ASCII letters and digits that starts at byte `start` (which is one).
+    #[inline(always)]
+    fn ascii_run(&mut self, start: usize) -> AsciiRun<'a> {
+        let end = self.find(start + 1, |word, _| !word);
+        AsciiRun {
+            text: self.text.as_bytes(),
+            start,
+            end,
+        }
     }
 
     /// The character starting at byte `i`, if any (ASCII without decoding).
@@ -221,24 +294,19 @@ impl<'a> Tokenizer<'a> {
 
     /// Finds the next token; `None` at the end. `out` is cleared first, and holds the token when
     /// the answer is [`Token::Written`].
-    #[inline]
+    #[inline(always)]
     pub fn next_token(&mut self, out: &mut String) -> Option<Token<'a>> {
         out.clear();
         let bytes: &'a [u8] = self.text.as_bytes();
-        // ASCII separators (spaces, punctuation) are skipped eight bytes at a time, then a byte
-        // at a time, without decoding; what stops the skip is a letter or digit or a non-ASCII
-        // byte.
-        let mut i = scan(
-            bytes,
-            self.position,
-            |word| word_bytes(word) | (word & HIGHS),
-            |b| b >= 0x80 || is_word_byte(b),
-        );
-        // The common case: a run of ASCII letters and digits, found eight bytes at a time. When
-        // what ends it joins nothing (a space, a full stop after a letter, …), the run is the
-        // whole token and is handed over as it stands, without being copied.
-        if bytes.get(i).is_some_and(|&b| is_word_byte(b)) {
-            let run = AsciiRun::from(bytes, i);
+        // ASCII separators (spaces, punctuation) are skipped by the block masks, without
+        // decoding; what stops the skip is a letter or digit or a non-ASCII byte.
+        let i = self.find(self.position, |word, high| word | high);
+        // The common case: a run of ASCII letters and digits, found by the masks too. (Below the
+        // text's end, `find` leaves the block of `i` loaded.) When what ends it joins nothing (a
+        // space, a full stop after a letter, …), the run is the whole token and is handed over
+        // as it stands, without being copied.
+        if i < bytes.len() && (self.word >> (i - self.block_start)) & 1 == 1 {
+            let run = self.ascii_run(i);
             let end = run.end;
             return match bytes.get(end) {
                 // An apostrophe may join letters, `.` and `,` may join digits, and a non-ASCII
@@ -248,8 +316,7 @@ impl<'a> Tokenizer<'a> {
                         || b == b'\''
                         || (matches!(b, b'.' | b',') && bytes[end - 1].is_ascii_digit()) =>
                 {
-                    run.push_lower_to(out);
-                    self.continue_token(out, char::from(bytes[end - 1]), end);
+                    self.continue_run(run, out);
                     Some(Token::Written)
                 }
                 _ => {
@@ -258,6 +325,23 @@ impl<'a> Tokenizer<'a> {
                 }
             };
         }
+        self.next_other(i, out)
+    }
+
+    /// The rest of a token that starts with the ASCII `run` but goes on past it (a joiner or a
+    /// non-ASCII letter follows), written into `out`. Out of line: most tokens never get here.
+    #[inline(never)]
+    fn continue_run(&mut self, run: AsciiRun<'a>, out: &mut String) {
+        run.push_lower_to(out);
+        let last = self.text.as_bytes()[run.end - 1];
+        self.continue_token(out, char::from(last), run.end);
+    }
+
+    /// The token that starts with the first alphanumeric character from byte `i` (which is not
+    /// ASCII, or the text's end), written into `out`; `None` at the end. Out of line, like
+    /// [`Tokenizer::continue_run`].
+    #[inline(never)]
+    fn next_other(&mut self, mut i: usize, out: &mut String) -> Option<Token<'a>> {
         let first = loop {
             match self.char_at(i) {
                 None => {
@@ -280,8 +364,8 @@ impl<'a> Tokenizer<'a> {
 
     /// Appends the lower-cased run of ASCII letters and digits starting at byte `start` (which is
     /// one) and returns where it ends.
-    fn push_ascii_run(&self, start: usize, out: &mut String) -> usize {
-        let run = AsciiRun::from(self.text.as_bytes(), start);
+    fn push_ascii_run(&mut self, start: usize, out: &mut String) -> usize {
+        let run = self.ascii_run(start);
         run.push_lower_to(out);
         run.end
     }
@@ -404,17 +488,18 @@ mod tests {
     }
 
     #[test]
-    fn eight_byte_scans_agree_with_the_rules_at_every_alignment() {
-        // Short random texts over letters of both cases, digits, joiners, separators, non-ASCII
-        // letters and an ideograph: runs start and end at every place of an 8-byte word and
-        // near the end of the text (bounded loop).
+    fn block_scans_agree_with_the_rules_at_every_alignment() {
+        // Random texts of up to 255 bytes over letters of both cases, digits, joiners, separators,
+        // non-ASCII letters and an ideograph: runs start and end at every place of a 64-byte
+        // block, cross from one block into the next and end near the end of the text (bounded
+        // loop).
         let alphabet: Vec<char> = "aZk09 .,'-é\u{c9}東\n\u{2019}sS".chars().collect();
         let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
         for _ in 0..20_000 {
             state = state
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1_442_695_040_888_963_407);
-            let len = (state >> 58) as usize;
+            let len = (state >> 56) as usize;
             let mut text = String::new();
             let mut bits = state;
             for k in 0..len {
@@ -450,6 +535,33 @@ mod tests {
                     let b = (word >> (8 * k)) as u8;
                     let flagged = (flags >> (8 * k)) & 0xff == 0x80;
                     assert_eq!(flagged, ASCII_WORD_BYTE[usize::from(b)] != 0, "byte {b:#x}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn block_masks_match_the_table_at_every_position() {
+        let mut state: u64 = 7;
+        for byte in 0..=255u8 {
+            for position in 0..BLOCK {
+                let mut block = [0u8; BLOCK];
+                for b in block.iter_mut() {
+                    state = state
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    *b = (state >> 56) as u8;
+                }
+                block[position] = byte;
+                let masks = block_masks(&block);
+                assert_eq!(
+                    masks,
+                    block_masks_by_words(&block),
+                    "byte {byte:#x} at {position}"
+                );
+                for (k, &b) in block.iter().enumerate() {
+                    assert_eq!(masks.0 >> k & 1 == 1, is_word_byte(b), "byte {b:#x} at {k}");
+                    assert_eq!(masks.1 >> k & 1 == 1, b >= 0x80, "byte {b:#x} at {k}");
                 }
             }
         }
