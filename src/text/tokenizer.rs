@@ -239,23 +239,12 @@ impl<'a> Tokenizer<'a> {
     /// with zero bytes, which are neither letters, digits nor non-ASCII).
     #[inline(never)]
     fn load_block(&mut self, start: usize) {
-        let bytes = self.text.as_bytes();
-        let (word, high) = match bytes.get(start..start + BLOCK) {
-            Some(full) => {
-                let mut block = [0u8; BLOCK];
-                block.copy_from_slice(full);
-                block_masks(&block)
-            }
-            None => {
-                let mut block = [0u8; BLOCK];
-                let tail = bytes.get(start..).unwrap_or_default();
-                block[..tail.len()].copy_from_slice(tail);
-                block_masks(&block)
-            }
-        };
+        let rest = self.text.as_bytes().get(start..).unwrap_or_default();
+        let n = rest.len().min(BLOCK);
+        let mut block = [0u8; BLOCK];
+        block[..n].copy_from_slice(&rest[..n]);
+        (self.word, self.high) = block_masks(&block);
         self.block_start = start;
-        self.word = word;
-        self.high = high;
     }
 
     /// The end of the run of ASCII letters and digits that starts at byte `start` (which is one).
