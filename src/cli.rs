@@ -101,6 +101,9 @@ pub struct SettingsArgs {
     /// Keep English stop words.
     #[arg(long)]
     pub keep_stop_words: bool,
+    /// Do not read a short first line a second time as headline terms.
+    #[arg(long)]
+    pub no_headline: bool,
     /// Do not stem.
     #[arg(long)]
     pub no_stemming: bool,
@@ -243,6 +246,7 @@ fn settings_from(args: &SettingsArgs) -> Result<ModelSettings, String> {
     };
     settings.analyzer.bigrams = !args.no_bigrams;
     settings.analyzer.stop_words = !args.keep_stop_words;
+    settings.analyzer.headline = !args.no_headline;
     settings.analyzer.stemming = if args.no_stemming {
         Stemming::None
     } else {

@@ -19,7 +19,8 @@
 //!                    └────────────────────────────────────────────────────────────────────────────┘
 //! ```
 //!
-//! * [`text`] turns text into terms; its settings live in every model.
+//! * [`text`] turns text into terms (words, bigrams, and a short first line again as headline
+//!   terms); its settings live in every model.
 //! * [`model`] holds the additive counts (so training is incremental and exact), computes sparse
 //!   multinomial or complement naive Bayes scores, calibrates them with a temperature and per-label
 //!   biases fitted by internal cross-validation, and tags every label whose one-vs-rest log-odds

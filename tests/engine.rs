@@ -9,7 +9,7 @@ use ndarray::{Array1, Array2};
 use topicd::model::features::{term_frequencies, Transforms};
 use topicd::model::{ClassifyOptions, Example, Model, ModelSettings, NbKind, Smoothing};
 use topicd::store::{decode_model, encode_model, ModelStore};
-use topicd::text::{AnalyzerSettings, NumberMode, Stemming};
+use topicd::text::{AnalyzerSettings, NumberMode, Stemming, TextKind};
 
 fn plain_multinomial(alpha: f64) -> ModelSettings {
     ModelSettings {
@@ -19,6 +19,7 @@ fn plain_multinomial(alpha: f64) -> ModelSettings {
             numbers: NumberMode::Keep,
             bigrams: false,
             min_token_chars: 1,
+            headline: false,
         },
         kind: NbKind::Multinomial,
         alpha,
@@ -74,7 +75,15 @@ fn multinomial_joint_log_likelihood_agrees_with_linfa_bayes() {
     let n_features = vocabulary.len();
     let dense = |text: &str| {
         let mut row = vec![0.0f64; n_features];
-        for (t, n) in term_frequencies(model.analyzer(), vocabulary, text, |_| ()).0 {
+        for (t, n) in term_frequencies(
+            model.analyzer(),
+            vocabulary,
+            text,
+            TextKind::Document,
+            |_| (),
+        )
+        .0
+        {
             row[t as usize] = n;
         }
         row
@@ -490,5 +499,53 @@ fn label_biases_follow_the_labels_through_incremental_training() {
     assert_eq!(
         shrunk.calibration().label_bias[..],
         model.calibration().label_bias[1..]
+    );
+}
+
+#[test]
+fn headline_terms_are_learned_stored_and_read_back() {
+    // A body both labels share, so that only the first line tells them apart.
+    let body = "The board met on Tuesday and said more details would follow next week.";
+    let examples: Vec<Example> = (0..6)
+        .flat_map(|i| {
+            [
+                ex(
+                    &format!("Company agrees to takeover bid {i}\n{body}"),
+                    &["acq"],
+                ),
+                ex(&format!("Quarterly profit rises {i}\n{body}"), &["earn"]),
+            ]
+        })
+        .collect();
+    let settings = ModelSettings {
+        folds: 0,
+        ..ModelSettings::default()
+    };
+    let model = train(&settings, &examples);
+    let terms: Vec<&str> = model.counts().vocabulary.terms().collect();
+    for expected in ["^takeover", "^to", "^takeover ^bid", "^profit"] {
+        assert!(terms.contains(&expected), "{expected} in {terms:?}");
+    }
+    // The headline keeps its stop words but not its numbers; the body drops stop words.
+    assert!(!terms.iter().any(|t| t.starts_with("^#")), "{terms:?}");
+    assert!(!terms.contains(&"to"));
+    let (_, bytes) = encode_model(&model);
+    let (_, decoded) = decode_model(&bytes).expect("decodes");
+    assert!(decoded.settings().analyzer.headline);
+    for probe in [
+        "Takeover bid\nThe board met.",
+        "Profit rises\nThe board met.",
+    ] {
+        assert_eq!(decoded.raw_scores(probe), model.raw_scores(probe));
+    }
+    let options = ClassifyOptions::default();
+    let label = |text: &str| model.classify(text, options).label.into_owned();
+    assert_eq!(
+        label("Takeover bid agreed\nThe board met on Tuesday."),
+        "acq"
+    );
+    assert_eq!(
+        label("Profit rises again\nThe board met on Tuesday."),
+        "earn"
     );
 }

@@ -6,7 +6,7 @@ use std::cell::Cell;
 use serde::{Deserialize, Serialize};
 
 use super::vocabulary::Vocabulary;
-use crate::text::{Analyzer, TermKey};
+use crate::text::{Analyzer, TermKey, TextKind};
 
 /// Per-document transforms applied to term frequencies, on both the training and the scoring side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,7 +32,7 @@ impl Transforms {
 /// A sparse document vector: `(term id, weight)` pairs sorted by term id, ids distinct.
 pub type SparseVector = Vec<(u32, f64)>;
 
-/// Counts the known terms of `text` (unknown terms are skipped) into a sorted sparse vector of
+/// Counts the known terms of `text`, a document or a part of one (see [`TextKind`]; unknown terms are skipped) into a sorted sparse vector of
 /// raw term frequencies, and returns it with the number of known terms (repeats counted: the sum
 /// of the frequencies).
 ///
@@ -46,11 +46,12 @@ pub fn term_frequencies(
     analyzer: &Analyzer,
     vocabulary: &Vocabulary,
     text: &str,
+    kind: TextKind,
     mut will_read: impl FnMut(u32),
 ) -> (SparseVector, usize) {
     let (mut keys, mut ids) = LOOKUP_BUFFERS.with(Cell::take);
     keys.clear();
-    analyzer.for_each_key(text, |key| {
+    analyzer.for_each_key(text, kind, |key| {
         // The lookups come after the whole text is analysed: start loading their slots now.
         vocabulary.prefetch(key);
         keys.push(key);

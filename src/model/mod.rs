@@ -20,7 +20,7 @@ use std::cmp::Reverse;
 
 use serde::{Deserialize, Serialize};
 
-use crate::text::{Analyzer, AnalyzerSettings};
+use crate::text::{Analyzer, AnalyzerSettings, TextKind};
 use counts::Counts;
 use features::{term_frequencies, Transforms};
 pub use training::{CvMetrics, TrainError};
@@ -126,6 +126,9 @@ impl ModelSettings {
         }
         if self.analyzer.stemming == crate::text::Stemming::Light {
             parts.push("stem=light".into());
+        }
+        if self.analyzer.headline {
+            parts.push("headline".into());
         }
         parts.join(" ")
     }
@@ -441,12 +444,12 @@ impl Model {
 
     /// Raw (uncalibrated) scores of a text.
     pub fn raw_scores(&self, text: &str) -> RawScores {
-        self.score_text(text).raw
+        self.score_text(text, TextKind::Document).raw
     }
 
-    fn score_text(&self, text: &str) -> Scored {
+    fn score_text(&self, text: &str, kind: TextKind) -> Scored {
         let (tf, known_terms) =
-            term_frequencies(&self.analyzer, &self.counts.vocabulary, text, |id| {
+            term_frequencies(&self.analyzer, &self.counts.vocabulary, text, kind, |id| {
                 self.weights.prefetch_term(id)
             });
         let query = self.weights.query_vector(tf, self.settings.transforms);
@@ -513,7 +516,7 @@ impl Model {
     /// Classifies `text`: top label, calibrated probabilities, tags, and on request an explanation
     /// and a per-paragraph breakdown.
     pub fn classify(&self, text: &str, options: ClassifyOptions) -> Classification<'_> {
-        let scored = self.score_text(text);
+        let scored = self.score_text(text, TextKind::Document);
         let mut tag_ids = self.threshold_tags(&scored);
         // Paragraphs matter only for a text with several of them, and only when they can add
         // tags or were asked for; a cheap scan rules out most texts before they are split.
@@ -527,7 +530,7 @@ impl Model {
         let mut paragraphs = Vec::new();
         if spans.len() > 1 {
             for span in spans {
-                let part = self.score_text(&text[span.0..span.1]);
+                let part = self.score_text(&text[span.0..span.1], TextKind::Paragraph);
                 if self.settings.paragraph_tags
                     && part.known_terms >= self.settings.min_paragraph_terms
                 {

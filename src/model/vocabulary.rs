@@ -271,6 +271,8 @@ mod tests {
         });
         let stored: Vec<String> = vocabulary.terms().map(str::to_owned).collect();
         assert!(stored.contains(&"interest rate".to_owned()), "{stored:?}");
+        // The text is one short line, so it is its own headline too.
+        assert!(stored.contains(&"^interest ^rate".to_owned()), "{stored:?}");
         let reloaded = Vocabulary::from_terms(stored.iter().map(String::as_str)).expect("valid");
         analyzer.for_each_term_key("CENTRAL BANKS RAISED INTEREST RATES", |key, term| {
             let id = reloaded.get(key).expect("known term");

@@ -17,14 +17,7 @@ impl NumberFilter {
 
     /// Rewrites `token` in place; returns false when the token is to be dropped.
     pub fn apply(&self, token: &mut String) -> bool {
-        if self.mode == NumberMode::Keep || !token.starts_with(|c: char| c.is_ascii_digit()) {
-            return true;
-        }
-        if !token
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b == b'.' || b == b',')
-        {
-            // Mixed tokens such as "2nd" or "f16" are words.
+        if self.mode == NumberMode::Keep || !is_number(token) {
             return true;
         }
         match self.mode {
@@ -44,6 +37,15 @@ impl NumberFilter {
             NumberMode::Keep => true,
         }
     }
+}
+
+/// Whether a token is a number: digits, with `.` or `,` inside. (Mixed tokens such as "2nd" or
+/// "f16" are words.)
+pub fn is_number(token: &str) -> bool {
+    token.starts_with(|c: char| c.is_ascii_digit())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b',')
 }
 
 /// English stop words, plus the calendar words and one- and two-digit number shapes of news

@@ -2,6 +2,8 @@
 //!
 //! A word's key hashes its bytes eight at a time and finishes with a strong 64-bit mixer; a bigram's
 //! key mixes the keys of its two words, so a bigram never has to be spelled out to be looked up.
+//! A headline word (see [`super::headline`]) is a term of its own, spelled with
+//! [`HEADLINE_MARKER`] in front and keyed by mixing its plain key once more.
 //! Keys are stable across platforms and releases of topicd (models store terms as text and recompute
 //! the keys on load, so changing this function only changes speed, never a model's meaning).
 
@@ -13,6 +15,11 @@ pub type TermKey = u64;
 const WORD_SEED: u64 = 0x9E37_79B9_7F4A_7C15;
 const BIGRAM_SEED: u64 = 0xD6E8_FEB8_6659_FD93;
 const MULTIPLIER: u64 = 0xFF51_AFD7_ED55_8CCD;
+const HEADLINE_SEED: u64 = 0x8CB9_2BA7_2F3D_8DD7;
+
+/// The character in front of a headline word's spelling ("^rates"). The tokenizer never puts it
+/// in a word (it is neither a letter nor a digit), so no plain word is spelled like a headline word.
+pub const HEADLINE_MARKER: char = '^';
 
 /// The finaliser of MurmurHash3: every input bit affects every output bit.
 #[inline]
@@ -48,6 +55,20 @@ pub fn word_key(word: &str) -> TermKey {
     mix(h)
 }
 
+/// The key of a headline word, from the key of the same word in the body.
+#[inline]
+pub fn headline_key(word: TermKey) -> TermKey {
+    mix(word ^ HEADLINE_SEED)
+}
+
+/// The key of a stored word spelling: a headline word's when it starts with [`HEADLINE_MARKER`].
+fn stored_word_key(word: &str) -> TermKey {
+    match word.strip_prefix(HEADLINE_MARKER) {
+        Some(plain) => headline_key(word_key(plain)),
+        None => word_key(word),
+    }
+}
+
 /// The key of the bigram `first second`, from the keys of its words.
 #[inline]
 pub fn bigram_key(first: TermKey, second: TermKey) -> TermKey {
@@ -76,8 +97,10 @@ impl<'a> Term<'a> {
     /// Its fingerprint.
     pub fn key(&self) -> TermKey {
         match *self {
-            Term::Word(word) => word_key(word),
-            Term::Bigram(first, second) => bigram_key(word_key(first), word_key(second)),
+            Term::Word(word) => stored_word_key(word),
+            Term::Bigram(first, second) => {
+                bigram_key(stored_word_key(first), stored_word_key(second))
+            }
         }
     }
 
@@ -135,6 +158,17 @@ mod tests {
         let bigram = Term::Bigram("interest", "rate");
         assert_eq!(Term::parse(&bigram.to_string()).key(), bigram.key());
         assert_eq!(Term::parse("rate").key(), word_key("rate"));
+        let headline = Term::Bigram("^interest", "^rate");
+        assert_eq!(
+            Term::parse(&headline.to_string()).key(),
+            bigram_key(
+                headline_key(word_key("interest")),
+                headline_key(word_key("rate"))
+            )
+        );
+        assert_eq!(Term::parse("^rate").key(), headline_key(word_key("rate")));
+        assert_ne!(headline_key(word_key("rate")), word_key("rate"));
+        assert_ne!(headline_key(word_key("rate")), word_key("^rate"));
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! Like tantivy's analyzers, an [`Analyzer`] is a tokenizer followed by a chain of small filters, each
 //! its own type: [`tokenizer`] segments Unicode text into lower-cased word tokens, [`filters`] holds
 //! the number normaliser, the English stop-word list and the light English stemmer, and the analyzer
-//! optionally joins neighbouring words into bigrams. The settings ([`AnalyzerSettings`]) are stored in
-//! every model, so a model always tokenizes the way it was trained.
+//! optionally joins neighbouring words into bigrams. A document's short first line, its [`headline`],
+//! is then read once more as headline terms of their own ("^rate"). The settings
+//! ([`AnalyzerSettings`]) are stored in every model, so a model always tokenizes the way it was
+//! trained.
 //!
 //! The hot path allocates nothing per token: tokens are written into reusable buffers and handed to
 //! a callback as `&str`.
@@ -17,9 +19,9 @@ use std::cell::Cell;
 
 use serde::{Deserialize, Serialize};
 
-use filters::{is_stop_word, light_stem, NumberFilter};
-use fingerprint::{bigram_key, word_key};
-pub use fingerprint::{Term, TermKey};
+use filters::{is_number, is_stop_word, light_stem, NumberFilter};
+use fingerprint::{bigram_key, headline_key, word_key};
+pub use fingerprint::{Term, TermKey, HEADLINE_MARKER};
 use tokenizer::{Token, Tokenizer};
 
 /// How tokens made of digits are treated.
@@ -59,6 +61,12 @@ pub struct AnalyzerSettings {
     pub bigrams: bool,
     /// Tokens shorter than this many characters are dropped (after stemming).
     pub min_token_chars: usize,
+    /// Also read a document's headline ([`headline`]) a second time, as headline terms of their
+    /// own ("^rates"), with its stop words kept and its numbers dropped: a word in a headline says
+    /// more about the topic than the same word in the body. (Off in models written before this
+    /// setting existed.)
+    #[serde(default)]
+    pub headline: bool,
 }
 
 impl Default for AnalyzerSettings {
@@ -69,6 +77,7 @@ impl Default for AnalyzerSettings {
             numbers: NumberMode::Shape,
             bigrams: true,
             min_token_chars: 2,
+            headline: true,
         }
     }
 }
@@ -91,7 +100,64 @@ const TOKEN_CACHE_SLOTS: usize = 4096;
 #[derive(Debug, Clone, Copy, Default)]
 struct CachedToken {
     token: u128,
-    key: Option<TermKey>,
+    filtered: Filtered,
+}
+
+/// What the filter chain makes of one token: the key of what is left of it, and whether the body
+/// and a headline keep it (a headline keeps stop words and drops numbers).
+#[derive(Debug, Clone, Copy, Default)]
+struct Filtered {
+    key: TermKey,
+    in_body: bool,
+    in_headline: bool,
+}
+
+impl Filtered {
+    /// The term key for `pass`, `None` when the pass drops the token.
+    #[inline(always)]
+    fn key(self, pass: Pass) -> Option<TermKey> {
+        match pass {
+            Pass::Body => self.in_body.then_some(self.key),
+            Pass::Headline => self.in_headline.then_some(headline_key(self.key)),
+        }
+    }
+}
+
+/// What a text handed to the analyzer is, which decides whether it can have a headline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextKind {
+    /// A whole document: its short first line, if it has one, is its headline.
+    Document,
+    /// A part of a document (a paragraph): read without a headline.
+    Paragraph,
+}
+
+/// Which part of a text one analysis pass reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// The whole text, as plain terms.
+    Body,
+    /// The headline, as headline terms.
+    Headline,
+}
+
+/// The longest first line, in bytes, that is read as a headline. News headlines are well under
+/// it (in the Reuters-21578 training files at most 63 bytes when a body follows, 137 for a text
+/// that is only a headline), while a first line this long is a lead paragraph (the seed articles'
+/// first lines are nearly all longer).
+pub const HEADLINE_MAX_BYTES: usize = 128;
+
+/// The headline of a document: its first line (after any leading white space) when that line is
+/// at most [`HEADLINE_MAX_BYTES`] long, the whole text when it is one line that short; `None`
+/// when the first line is longer (a paragraph, not a headline).
+pub fn headline(text: &str) -> Option<&str> {
+    let rest = text.trim_start();
+    let window = &rest.as_bytes()[..rest.len().min(HEADLINE_MAX_BYTES + 1)];
+    match window.iter().position(|&b| b == b'\n') {
+        Some(end) => Some(&rest[..end]),
+        None if rest.len() <= HEADLINE_MAX_BYTES => Some(rest),
+        None => None,
+    }
 }
 
 /// A direct-mapped cache from tokens to filter results, valid for one set of analyzer settings.
@@ -145,6 +211,8 @@ pub struct Spelling<'s, 't> {
     word: &'s mut String,
     ascii: Option<tokenizer::AsciiRun<'t>>,
     filtered: bool,
+    /// A headline word: spelled with [`HEADLINE_MARKER`] in front.
+    headline: bool,
 }
 
 impl Spelling<'_, '_> {
@@ -156,6 +224,9 @@ impl Spelling<'_, '_> {
             }
             // The cache said the chain keeps this token, so it does so again.
             let _ = self.analyzer.filter(self.numbers, self.word);
+            if self.headline {
+                self.word.insert(0, HEADLINE_MARKER);
+            }
             self.filtered = true;
         }
         self.word
@@ -179,42 +250,78 @@ impl Analyzer {
         &self.settings
     }
 
-    /// Calls `emit` with the fingerprint and the spelling of every term of `text`, in order: each
-    /// word, followed (when bigrams are on) by the bigram it forms with the previous word. This is
-    /// the hot path: nothing is allocated per term and no bigram is spelled out.
+    /// Calls `emit` with the fingerprint and the spelling of every term of the document `text`, in
+    /// order: each word, followed (when bigrams are on) by the bigram it forms with the previous
+    /// word; then, when headlines are on and the text has one ([`headline`]), the same for the
+    /// headline's words as headline terms. This is the hot path: nothing is allocated per term and
+    /// no bigram is spelled out.
     pub fn for_each_term_key(&self, text: &str, mut emit: impl FnMut(TermKey, Term<'_>)) {
-        let numbers = NumberFilter::new(self.settings.numbers);
-        let mut tokens = Tokenizer::new(text);
         let (mut word, mut previous) = WORD_BUFFERS.with(Cell::take);
-        let mut previous_key: Option<TermKey> = None;
-        while tokens.next_into(&mut word) {
-            let Some(key) = self.filter(numbers, &mut word) else {
-                continue;
-            };
-            emit(key, Term::Word(&word));
-            if self.settings.bigrams {
-                if let Some(first) = previous_key {
-                    emit(bigram_key(first, key), Term::Bigram(&previous, &word));
-                }
-                std::mem::swap(&mut previous, &mut word);
-                previous_key = Some(key);
-            }
+        self.spelled_pass(text, Pass::Body, &mut word, &mut previous, &mut emit);
+        if let Some(headline) = self.headline_of(text, TextKind::Document) {
+            self.spelled_pass(
+                headline,
+                Pass::Headline,
+                &mut word,
+                &mut previous,
+                &mut emit,
+            );
         }
         if word.capacity().max(previous.capacity()) <= MAX_KEPT_WORD_BYTES {
             WORD_BUFFERS.with(|buffers| buffers.set((word, previous)));
         }
     }
 
+    /// The headline the analysis reads after the body of `text`: none for a paragraph or with
+    /// headlines off.
+    fn headline_of<'t>(&self, text: &'t str, kind: TextKind) -> Option<&'t str> {
+        match kind {
+            TextKind::Document if self.settings.headline => headline(text),
+            _ => None,
+        }
+    }
+
+    /// One pass of [`Analyzer::for_each_term_key`] over `text`.
+    fn spelled_pass(
+        &self,
+        text: &str,
+        pass: Pass,
+        word: &mut String,
+        previous: &mut String,
+        emit: &mut impl FnMut(TermKey, Term<'_>),
+    ) {
+        let numbers = NumberFilter::new(self.settings.numbers);
+        let mut tokens = Tokenizer::new(text);
+        let mut previous_key: Option<TermKey> = None;
+        while tokens.next_into(word) {
+            let Some(key) = self.filter(numbers, word).key(pass) else {
+                continue;
+            };
+            if pass == Pass::Headline {
+                word.insert(0, HEADLINE_MARKER);
+            }
+            emit(key, Term::Word(word));
+            if self.settings.bigrams {
+                if let Some(first) = previous_key {
+                    emit(bigram_key(first, key), Term::Bigram(previous, word));
+                }
+                std::mem::swap(previous, word);
+                previous_key = Some(key);
+            }
+        }
+    }
+
     /// Calls `emit` with the fingerprint of every term of `text`, the same keys in the same order
-    /// as [`Analyzer::for_each_term_key`], without their spellings: what scoring needs.
+    /// as [`Analyzer::for_each_term_key`], without their spellings: what scoring needs. A
+    /// [`TextKind::Paragraph`] is read without a headline.
     ///
     /// Most tokens of a text are words seen many times before, so what the filter chain (numbers,
     /// stop words, stemmer, minimum length, fingerprint) makes of a token of up to 16 bytes is
     /// remembered in a small per-thread cache, keyed by the token's exact bytes. A repeated word
     /// then costs one table probe instead of the chain's data-dependent branches.
     #[inline]
-    pub fn for_each_key(&self, text: &str, mut emit: impl FnMut(TermKey)) {
-        self.for_each_cached_term(text, |term| match term {
+    pub fn for_each_key(&self, text: &str, kind: TextKind, mut emit: impl FnMut(TermKey)) {
+        self.cached_terms(text, kind, |term| match term {
             CachedTerm::Word(key, _) | CachedTerm::Bigram(key) => emit(key),
         });
     }
@@ -224,14 +331,41 @@ impl Analyzer {
     /// when the caller asks for it ([`Spelling::get`]), and a bigram comes without one (it is
     /// spelled by the two words handed over just before it). What training needs: every term's
     /// key, and the spelling of the few that are new to it.
-    pub fn for_each_cached_term(&self, text: &str, mut emit: impl FnMut(CachedTerm<'_, '_>)) {
-        let numbers = NumberFilter::new(self.settings.numbers);
-        let mut tokens = Tokenizer::new(text);
+    pub fn for_each_cached_term(&self, text: &str, emit: impl FnMut(CachedTerm<'_, '_>)) {
+        self.cached_terms(text, TextKind::Document, emit);
+    }
+
+    /// [`Analyzer::for_each_cached_term`] on a text of either kind.
+    #[inline]
+    fn cached_terms(&self, text: &str, kind: TextKind, mut emit: impl FnMut(CachedTerm<'_, '_>)) {
         let (mut word, previous) = WORD_BUFFERS.with(Cell::take);
         let mut cache = TOKEN_CACHE.with(Cell::take);
         cache.use_settings(&self.settings);
+        // Two inlined calls, so that each is compiled for its own pass.
+        self.cached_pass(text, Pass::Body, &mut cache, &mut word, &mut emit);
+        if let Some(headline) = self.headline_of(text, kind) {
+            self.cached_pass(headline, Pass::Headline, &mut cache, &mut word, &mut emit);
+        }
+        TOKEN_CACHE.with(|slot| slot.set(cache));
+        if word.capacity() <= MAX_KEPT_WORD_BYTES {
+            WORD_BUFFERS.with(|buffers| buffers.set((word, previous)));
+        }
+    }
+
+    /// One pass of [`Analyzer::cached_terms`] over `text`.
+    #[inline(always)]
+    fn cached_pass(
+        &self,
+        text: &str,
+        pass: Pass,
+        cache: &mut TokenCache,
+        word: &mut String,
+        emit: &mut impl FnMut(CachedTerm<'_, '_>),
+    ) {
+        let numbers = NumberFilter::new(self.settings.numbers);
+        let mut tokens = Tokenizer::new(text);
         let mut previous_key: Option<TermKey> = None;
-        while let Some(token) = tokens.next_token(&mut word) {
+        while let Some(token) = tokens.next_token(word) {
             // A plain ASCII token is packed straight from the text and written out only when the
             // cache does not know it (or its spelling is asked for).
             let ascii = match token {
@@ -243,40 +377,44 @@ impl Analyzer {
                 None => filters::pack(word.as_bytes()),
             };
             let mut filtered = true;
-            let key = match packed {
+            let outcome = match packed {
                 Some(packed) => {
                     let entry = &mut cache.entries[TokenCache::slot(packed)];
                     if entry.token == packed {
                         filtered = false;
                     } else {
                         if let Some(run) = ascii {
-                            run.push_lower_to(&mut word);
+                            run.push_lower_to(word);
                         }
                         *entry = CachedToken {
                             token: packed,
-                            key: self.filter(numbers, &mut word),
+                            filtered: self.filter(numbers, word),
                         };
                     }
-                    entry.key
+                    entry.filtered
                 }
                 None => {
                     if let Some(run) = ascii {
-                        run.push_lower_to(&mut word);
+                        run.push_lower_to(word);
                     }
-                    self.filter(numbers, &mut word)
+                    self.filter(numbers, word)
                 }
             };
-            let Some(key) = key else {
+            let Some(key) = outcome.key(pass) else {
                 continue;
             };
+            if pass == Pass::Headline && filtered {
+                word.insert(0, HEADLINE_MARKER);
+            }
             emit(CachedTerm::Word(
                 key,
                 Spelling {
                     analyzer: self,
                     numbers,
-                    word: &mut word,
+                    word: &mut *word,
                     ascii,
                     filtered,
+                    headline: pass == Pass::Headline,
                 },
             ));
             if self.settings.bigrams {
@@ -286,22 +424,19 @@ impl Analyzer {
                 previous_key = Some(key);
             }
         }
-        TOKEN_CACHE.with(|slot| slot.set(cache));
-        if word.capacity() <= MAX_KEPT_WORD_BYTES {
-            WORD_BUFFERS.with(|buffers| buffers.set((word, previous)));
-        }
     }
 
-    /// The filter chain on one token: `None` when it is dropped (a number in drop mode, a stop
-    /// word, too short once stemmed), else the fingerprint of what is left of it (left in `word`).
+    /// The filter chain on one token: numbers, stop words, stemmer, minimum length, fingerprint.
+    /// What is left of the token stays in `word`. The body drops stop words; a headline keeps them
+    /// (in "X to buy Y", "to" says a lot) but drops numbers (amounts and dates, not what the story
+    /// is about). Neither keeps a number in drop mode or a token too short once stemmed.
     #[inline]
-    fn filter(&self, numbers: NumberFilter, word: &mut String) -> Option<TermKey> {
+    fn filter(&self, numbers: NumberFilter, word: &mut String) -> Filtered {
+        let number = is_number(word);
         if !numbers.apply(word) {
-            return None;
+            return Filtered::default();
         }
-        if self.settings.stop_words && is_stop_word(word) {
-            return None;
-        }
+        let stop_word = self.settings.stop_words && is_stop_word(word);
         if self.settings.stemming == Stemming::Light {
             light_stem(word);
         }
@@ -311,9 +446,13 @@ impl Analyzer {
             word.chars().count()
         };
         if chars < self.settings.min_token_chars {
-            return None;
+            return Filtered::default();
         }
-        Some(word_key(word))
+        Filtered {
+            key: word_key(word),
+            in_body: !stop_word,
+            in_headline: !number,
+        }
     }
 
     /// Calls `emit` with the spelling of every term of `text`, in the order of
@@ -350,6 +489,7 @@ mod tests {
             numbers: NumberMode::Keep,
             bigrams: false,
             min_token_chars: 1,
+            headline: false,
         }
     }
 
@@ -427,7 +567,10 @@ mod tests {
 
     #[test]
     fn stop_words_stemming_and_bigrams() {
-        let a = Analyzer::new(AnalyzerSettings::default());
+        let a = Analyzer::new(AnalyzerSettings {
+            headline: false,
+            ..AnalyzerSettings::default()
+        });
         assert_eq!(
             a.terms("The central banks raised interest rates"),
             vec![
@@ -464,7 +607,7 @@ mod tests {
     #[test]
     fn key_only_analysis_gives_the_same_keys_with_a_warm_or_stale_cache() {
         let mut text = String::from(
-            "Zürich, ÉTÉ! Москва—Київ; naïve café. 東京 tokyo. Biden’s plan; Russia's army didn't \
+            "CENTRAL BANKS Raise Rates; Zürich didn't sell 3.5 pct\nZürich, ÉTÉ! Москва—Київ; naïve café. 東京 tokyo. Biden’s plan; Russia's army didn't \
              sell 3.5 pct of 1,200 mln in 1987. The central banks raised interest rates, rates \
              rose; RATES ROSE. stopping hopped ponies classes quickly x86ARM a b c ",
         );
@@ -490,7 +633,7 @@ mod tests {
                 let mut expected = Vec::new();
                 analyzer.for_each_term_key(&text, |key, _| expected.push(key));
                 let mut got = Vec::new();
-                analyzer.for_each_key(&text, |key| got.push(key));
+                analyzer.for_each_key(&text, TextKind::Document, |key| got.push(key));
                 assert!(expected.len() > 1000, "{s:?}");
                 assert_eq!(got, expected, "round {round}, {s:?}");
             }
@@ -500,7 +643,7 @@ mod tests {
     #[test]
     fn cached_terms_have_the_keys_and_spellings_of_the_plain_analysis() {
         let mut text = String::from(
-            "Zürich, ÉTÉ! Москва—Київ; naïve café. 東京 tokyo. Biden’s plan; Russia's army didn't \
+            "  RATES ROSE in Zürich; the bank's x86ARM 1,200 mln\nZürich, ÉTÉ! Москва—Київ; naïve café. 東京 tokyo. Biden’s plan; Russia's army didn't \
              sell 3.5 pct of 1,200 mln in 1987. The central banks raised interest rates, rates \
              rose; RATES ROSE. stopping hopped ponies classes quickly x86ARM a b c \
              internationalisation internationalisations ",
@@ -549,5 +692,87 @@ mod tests {
                 assert_eq!(got, expected, "round {round}, {s:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_headline_is_a_short_first_line() {
+        assert_eq!(
+            headline("BANKS RAISE RATES\nThe central banks..."),
+            Some("BANKS RAISE RATES")
+        );
+        assert_eq!(headline("\n  Short text only"), Some("Short text only"));
+        assert_eq!(headline(""), Some(""));
+        let long_line = "word ".repeat(30);
+        assert_eq!(headline(&format!("{long_line}\nbody")), None);
+        assert_eq!(headline(&long_line), None);
+        let limit = "x".repeat(HEADLINE_MAX_BYTES);
+        assert_eq!(headline(&format!("{limit}\nbody")), Some(limit.as_str()));
+        assert_eq!(headline(&format!("{limit}x\nbody")), None);
+    }
+
+    #[test]
+    fn headline_words_come_again_as_headline_terms_after_the_body() {
+        let a = Analyzer::new(AnalyzerSettings::default());
+        assert_eq!(
+            a.terms("Banks raise rates\nCentral banks raised rates."),
+            [
+                "bank",
+                "raise",
+                "bank raise",
+                "rate",
+                "raise rate",
+                "central",
+                "rate central",
+                "bank",
+                "central bank",
+                "raise",
+                "bank raise",
+                "rate",
+                "raise rate",
+                "^bank",
+                "^raise",
+                "^bank ^raise",
+                "^rate",
+                "^raise ^rate",
+            ]
+        );
+        // A paragraph has no headline; neither has a document whose first line is long.
+        let body_only = Analyzer::new(AnalyzerSettings {
+            headline: false,
+            ..AnalyzerSettings::default()
+        });
+        let mut keys = Vec::new();
+        a.for_each_key("Banks raise rates\nbody", TextKind::Paragraph, |k| {
+            keys.push(k)
+        });
+        let mut body_keys = Vec::new();
+        body_only.for_each_term_key("Banks raise rates\nbody", |k, _| body_keys.push(k));
+        assert_eq!(keys, body_keys);
+        let long = format!("{}\nbody", "banks raise rates ".repeat(10));
+        assert!(a.terms(&long).iter().all(|t| !t.contains(HEADLINE_MARKER)));
+        // A headline keeps its stop words and drops its numbers.
+        assert_eq!(
+            a.terms("Rates up 5 pct\n"),
+            [
+                "rate",
+                "pct",
+                "rate pct",
+                "^rate",
+                "^up",
+                "^rate ^up",
+                "^pct",
+                "^up ^pct"
+            ]
+        );
+        // Without the setting (models written before it existed) nothing changes.
+        let old: AnalyzerSettings = serde_json::from_str(
+            r#"{"stop_words":true,"stemming":"light","numbers":"shape","bigrams":true,"min_token_chars":2}"#,
+        )
+        .expect("settings without the headline field");
+        assert!(!old.headline);
+        assert_eq!(
+            Analyzer::new(old).terms("Banks raise rates"),
+            ["bank", "raise", "bank raise", "rate", "raise rate"]
+        );
     }
 }
