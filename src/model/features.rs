@@ -32,9 +32,9 @@ impl Transforms {
 /// A sparse document vector: `(term id, weight)` pairs sorted by term id, ids distinct.
 pub type SparseVector = Vec<(u32, f64)>;
 
-/// Counts the known terms of `text`, a document or a part of one (see [`TextKind`]; unknown terms are skipped) into a sorted sparse vector of
-/// raw term frequencies, and returns it with the number of known terms (repeats counted: the sum
-/// of the frequencies).
+/// Counts the known terms of `text`, a document or a part of one (see [`TextKind`]; unknown terms
+/// are skipped), into a sorted sparse vector of raw term frequencies, and returns it with the
+/// number of known terms (repeats counted: the sum of the frequencies).
 ///
 /// The terms' fingerprints are collected first and looked up afterwards, in a tight loop of
 /// independent lookups: the vocabulary table is far larger than the CPU caches, and a loop with
