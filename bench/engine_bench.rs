@@ -141,6 +141,9 @@ fn time_training(
     let mut seconds = Vec::with_capacity(runs);
     let mut last = None;
     for _ in 0..runs {
+        // The previous run's model is dropped before this run starts, as sk_bench.py drops each
+        // fitted model before the next fit: every run starts with the same memory held.
+        drop(last.take());
         let started = Instant::now();
         let model = Model::train(settings, examples, &mut |_| {})?;
         seconds.push(started.elapsed().as_secs_f64());
