@@ -29,19 +29,21 @@ impl Transforms {
     };
 }
 
-/// A sparse document vector: `(term id, weight)` pairs sorted by term id, ids distinct.
+/// A sparse document vector: `(term id, weight)` pairs, ids distinct. Training builds them sorted by
+/// term id (its counting then writes in ascending order); classification keeps the order in which
+/// the terms first occur (see [`sparse_counts`]).
 pub type SparseVector = Vec<(u32, f64)>;
 
 /// Counts the known terms of `text`, a document or a part of one (see [`TextKind`]; unknown terms
-/// are skipped), into a sorted sparse vector of raw term frequencies, and returns it with the
-/// number of known terms (repeats counted: the sum of the frequencies).
+/// are skipped), into a sparse vector of raw term frequencies (in first-occurrence order), and
+/// returns it with the number of known terms (repeats counted: the sum of the frequencies).
 ///
 /// The terms' fingerprints are collected first and looked up afterwards, in a tight loop of
 /// independent lookups: the vocabulary table is far larger than the CPU caches, and a loop with
 /// nothing but lookups lets the CPU wait for several of its cache misses at once. `will_read` is
 /// called with each looked-up term's id as soon as it is found, 0 for an unknown term (no branch on
 /// which: that is as unpredictable as the text): classification starts loading the term's weights
-/// there, so that they arrive while the ids are being sorted.
+/// there, so that they arrive while the repeats are being counted.
 pub fn term_frequencies(
     analyzer: &Analyzer,
     vocabulary: &Vocabulary,
@@ -69,7 +71,7 @@ pub fn term_frequencies(
         known += usize::from(id.is_some());
     }
     ids.truncate(known);
-    let counts = sparse_counts(&mut ids);
+    let counts = sparse_counts(&ids);
     if keys.capacity() <= MAX_KEPT_TERMS {
         LOOKUP_BUFFERS.with(|buffers| buffers.set((keys, ids)));
     }
@@ -86,21 +88,68 @@ thread_local! {
 /// kept, so that an idle thread holds at most about 200 KB of them.
 const MAX_KEPT_TERMS: usize = 1 << 14;
 
-/// Turns term ids (in any order, repeats allowed) into a sorted sparse vector of raw term
-/// frequencies; `ids` is left sorted.
-pub fn sparse_counts(ids: &mut [u32]) -> SparseVector {
-    ids.sort_unstable();
-    // Without a branch on whether an id repeats the previous one: each id moves the write
-    // position by 0 (a repeat) or 1 (a new id) and adds one to the count there.
-    let mut out: SparseVector = vec![(0, 0.0); ids.len()];
-    let mut distinct = 0;
-    for (i, &id) in ids.iter().enumerate() {
-        distinct += usize::from(i == 0 || ids[i - 1] != id);
-        let entry = &mut out[distinct - 1];
-        entry.0 = id;
-        entry.1 += 1.0;
+/// Turns term ids (in any order, repeats allowed) into a sparse vector of raw term frequencies,
+/// ids distinct and in the order of their first occurrence.
+///
+/// Repeats are found with a small per-thread hash table of twice as many slots as there are ids
+/// (cleared per call: a few wide stores), not by sorting: a document's hundred-odd ids cost about
+/// one probe each instead of a sort's several comparisons, and scoring does not need them in order
+/// (each term's weights are prefetched as soon as its id is known).
+pub fn sparse_counts(ids: &[u32]) -> SparseVector {
+    // A slot holds `id << 32 | (position in the output + 1)`, 0 when empty. Positions plus one
+    // fit in 32 bits for every text the engine takes (more would need over 4 billion terms, more
+    // than 8 GB of text).
+    let Ok(len) = u32::try_from(ids.len()) else {
+        return sorted_counts(ids);
+    };
+    let size = (2 * len as usize).next_power_of_two().max(16);
+    let mask = size - 1;
+    let shift = 64 - size.trailing_zeros();
+    let mut table = DEDUP_TABLE.with(Cell::take);
+    table.clear();
+    table.resize(size, 0);
+    let mut out: SparseVector = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let mut slot = (u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize;
+        // Bounded: the table is at most half full, so an empty slot comes within `size` steps.
+        for _ in 0..size {
+            let held = table[slot];
+            if held == 0 {
+                out.push((id, 1.0));
+                table[slot] = u64::from(id) << 32 | out.len() as u64;
+                break;
+            }
+            if held >> 32 == u64::from(id) {
+                out[(held as u32 - 1) as usize].1 += 1.0;
+                break;
+            }
+            slot = (slot + 1) & mask;
+        }
     }
-    out.truncate(distinct);
+    if table.capacity() <= 2 * MAX_KEPT_TERMS {
+        DEDUP_TABLE.with(|kept| kept.set(table));
+    }
+    out
+}
+
+thread_local! {
+    /// The hash table of [`sparse_counts`], kept between calls (a nested call starts with an
+    /// empty one).
+    static DEDUP_TABLE: Cell<Vec<u64>> = const { Cell::new(Vec::new()) };
+}
+
+/// [`sparse_counts`] by sorting: ids ascending. The reference its tests compare against, and the
+/// path for a list of ids too long for 32-bit positions.
+pub fn sorted_counts(ids: &[u32]) -> SparseVector {
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    let mut out: SparseVector = Vec::new();
+    for id in sorted {
+        match out.last_mut() {
+            Some((last, n)) if *last == id => *n += 1.0,
+            _ => out.push((id, 1.0)),
+        }
+    }
     out
 }
 
@@ -164,9 +213,45 @@ mod tests {
     }
 
     #[test]
-    fn sparse_counts_sorts_and_counts_repeats() {
-        let mut ids = vec![7, 3, 7, 1, 3, 7];
-        assert_eq!(sparse_counts(&mut ids), vec![(1, 1.0), (3, 2.0), (7, 3.0)]);
-        assert!(sparse_counts(&mut []).is_empty());
+    fn sparse_counts_counts_repeats_in_first_occurrence_order() {
+        let ids = vec![7, 3, 7, 1, 3, 7];
+        assert_eq!(sparse_counts(&ids), vec![(7, 3.0), (3, 2.0), (1, 1.0)]);
+        assert_eq!(sorted_counts(&ids), vec![(1, 1.0), (3, 2.0), (7, 3.0)]);
+        assert!(sparse_counts(&[]).is_empty());
+        assert_eq!(
+            sparse_counts(&[u32::MAX - 1, 0, u32::MAX - 1]),
+            vec![(u32::MAX - 1, 2.0), (0, 1.0)]
+        );
+    }
+
+    #[test]
+    fn sparse_counts_agree_with_sorting_on_long_lists_with_colliding_ids() {
+        // Ids that share their low bits and ids drawn from a small range (many repeats), in lists
+        // long enough to wrap the probe sequence around the table's end; one call after another,
+        // so that each starts from the previous call's table.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for len in [1usize, 2, 15, 16, 17, 100, 1000, 5000] {
+            for spread in [3u32, 64, 1 << 20] {
+                let ids: Vec<u32> = (0..len)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        ((state >> 11) as u32 % spread) << 12
+                    })
+                    .collect();
+                let mut hashed = sparse_counts(&ids);
+                let first_seen: Vec<u32> = hashed.iter().map(|&(t, _)| t).collect();
+                let mut expected_order = Vec::new();
+                for &id in &ids {
+                    if !expected_order.contains(&id) {
+                        expected_order.push(id);
+                    }
+                }
+                assert_eq!(first_seen, expected_order, "len {len} spread {spread}");
+                hashed.sort_by_key(|&(t, _)| t);
+                assert_eq!(hashed, sorted_counts(&ids), "len {len} spread {spread}");
+            }
+        }
     }
 }
