@@ -84,8 +84,9 @@ thread_local! {
     static LOOKUP_BUFFERS: Cell<(Vec<TermKey>, Vec<u32>)> = const { Cell::new((Vec::new(), Vec::new())) };
 }
 
-/// Lookup buffers that grew past this many terms (a text of about 100 KB) are freed rather than
-/// kept, so that an idle thread holds at most about 200 KB of them.
+/// Lookup buffers that grew past this many terms (a text of about 100 KB), and counting tables past
+/// this many slots, are freed rather than kept, so that an idle thread holds at most about 300 KB of
+/// them.
 const MAX_KEPT_TERMS: usize = 1 << 14;
 
 /// Turns term ids (in any order, repeats allowed) into a sparse vector of raw term frequencies,
@@ -126,7 +127,7 @@ pub fn sparse_counts(ids: &[u32]) -> SparseVector {
             slot = (slot + 1) & mask;
         }
     }
-    if table.capacity() <= 2 * MAX_KEPT_TERMS {
+    if table.capacity() <= MAX_KEPT_TERMS {
         DEDUP_TABLE.with(|kept| kept.set(table));
     }
     out
