@@ -6,6 +6,15 @@
 //! file. Two different terms with the same fingerprint would share an id; for a vocabulary of a
 //! million terms the chance of any such pair is about 3 in 10¹⁴, and a model file that contains two
 //! is refused on load.
+//!
+//! The lookup table keeps 32 bits of each fingerprint beside the id (8-byte slots, half the memory
+//! of whole fingerprints, so more of the table stays in the caches), and the whole fingerprints in
+//! a separate array by id. Adding terms (training, loading) compares whole fingerprints, so ids are
+//! exact. Classification compares the 32 bits only, unless two terms of the vocabulary share them
+//! where one lookup would meet both (the table notices when it adds the second, about once in
+//! 10⁴ vocabularies of 300,000 terms) and then it compares whole fingerprints too. So a known term
+//! always gets its own id, and a term the vocabulary does not know is taken for a known one only if
+//! its lookup meets a slot with the same 32 bits: at most about twice in 10⁹ unknown terms.
 
 use crate::text::{Term, TermKey};
 
@@ -20,26 +29,39 @@ pub struct Vocabulary {
     ids: KeyTable,
 }
 
-/// Fingerprint → id, as open addressing with linear probing over one array of `(key, id)` slots.
+/// Fingerprint → id, as open addressing with linear probing over one array of `(tag, id)` slots,
+/// the tag being the key's low 32 bits (see the module docs).
 ///
 /// A lookup costs one cache miss where a general-purpose map costs two (control bytes, then the
 /// bucket): the table is far larger than the CPU caches, and every term of every classified
 /// document is looked up in it. Fingerprints are already well mixed, so the slot is taken from the
 /// key's top bits. The table is at most three quarters full, so every probe sequence ends at an
-/// empty slot; at that load a lookup still reads about two slots on average (four to a cache line).
+/// empty slot; at that load a lookup still reads about two slots on average (eight to a cache line).
 #[derive(Debug, Clone)]
 struct KeyTable {
     slots: Vec<Slot>,
     /// `64 − log2(slots.len())`: the shift that turns a key into its home slot.
     shift: u32,
     len: usize,
+    /// Every key by id: what exact lookups compare, and where growing finds each key's new home.
+    keys: Vec<TermKey>,
+    /// Whether two keys with the same tag sit where one probe sequence meets both: then a lookup
+    /// by tag alone could stop at the wrong one, so every lookup compares whole keys.
+    tag_clash: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Slot {
-    key: TermKey,
+    /// The key's low 32 bits (its top bits choose the home slot).
+    tag: u32,
     /// `EMPTY` for a free slot.
     id: u32,
+}
+
+/// The tag a slot keeps of `key`.
+#[inline]
+fn tag(key: TermKey) -> u32 {
+    key as u32
 }
 
 const EMPTY: u32 = u32::MAX;
@@ -59,21 +81,47 @@ impl Default for KeyTable {
 impl KeyTable {
     fn with_slots_log2(log2: u32) -> Self {
         Self {
-            slots: vec![Slot { key: 0, id: EMPTY }; 1 << log2],
+            slots: vec![Slot { tag: 0, id: EMPTY }; 1 << log2],
             shift: 64 - log2,
             len: 0,
+            keys: Vec::new(),
+            tag_clash: false,
         }
     }
 
-    /// The slot holding `key`, or the empty slot where it would go.
+    /// The slot holding `key`, or the empty slot where it would go, comparing whole keys. Also
+    /// tells whether the probe passed a slot with the same tag and another key.
     #[inline]
-    fn position(&self, key: TermKey) -> usize {
+    fn position(&self, key: TermKey) -> (usize, bool) {
+        let mask = self.slots.len() - 1;
+        let mut i = (key >> self.shift) as usize;
+        let mut clash = false;
+        // Bounded: the table always has an empty slot (it is at most three quarters full).
+        loop {
+            let slot = self.slots[i];
+            if slot.id == EMPTY {
+                return (i, clash);
+            }
+            if slot.tag == tag(key) {
+                if self.keys[slot.id as usize] == key {
+                    return (i, clash);
+                }
+                clash = true;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// The slot holding `key` or an empty one, comparing tags only: the exact slot while the
+    /// table has no tag clash, for a key it holds.
+    #[inline]
+    fn position_by_tag(&self, key: TermKey) -> usize {
         let mask = self.slots.len() - 1;
         let mut i = (key >> self.shift) as usize;
         // Bounded: the table always has an empty slot (it is at most three quarters full).
         loop {
             let slot = self.slots[i];
-            if slot.id == EMPTY || slot.key == key {
+            if slot.id == EMPTY || slot.tag == tag(key) {
                 return i;
             }
             i = (i + 1) & mask;
@@ -88,9 +136,20 @@ impl KeyTable {
         }
     }
 
+    /// The id of `key`, comparing whole keys.
+    #[inline]
+    fn get_exact(&self, key: TermKey) -> Option<u32> {
+        let slot = self.slots[self.position(key).0];
+        (slot.id != EMPTY).then_some(slot.id)
+    }
+
+    /// The id of `key` as classification looks it up (see the module docs).
     #[inline]
     fn get(&self, key: TermKey) -> Option<u32> {
-        let slot = self.slots[self.position(key)];
+        if self.tag_clash {
+            return self.get_exact(key);
+        }
+        let slot = self.slots[self.position_by_tag(key)];
         (slot.id != EMPTY).then_some(slot.id)
     }
 
@@ -108,20 +167,30 @@ impl KeyTable {
     /// Moves every key into a table of `2^log2` slots.
     fn rehash(&mut self, log2: u32) {
         let mut bigger = Self::with_slots_log2(log2);
+        bigger.keys = std::mem::take(&mut self.keys);
         for slot in self.slots.iter().filter(|s| s.id != EMPTY) {
-            bigger.insert_new(slot.key, slot.id);
+            let key = bigger.keys[slot.id as usize];
+            bigger.place(key, slot.id);
         }
         *self = bigger;
     }
 
-    /// Inserts a key that is not in the table.
+    /// Inserts a key that is not in the table, with the next id (`id` is the number of keys).
     fn insert_new(&mut self, key: TermKey, id: u32) {
+        debug_assert_eq!(id as usize, self.keys.len());
         if !fits(self.len + 1, self.slots.len()) {
             self.rehash(64 - self.shift + 1);
         }
-        let i = self.position(key);
-        self.slots[i] = Slot { key, id };
+        self.keys.push(key);
+        self.place(key, id);
+    }
+
+    /// Puts `key` (already in `keys` under `id`) into its slot.
+    fn place(&mut self, key: TermKey, id: u32) {
+        let (i, clash) = self.position(key);
+        self.slots[i] = Slot { tag: tag(key), id };
         self.len += 1;
+        self.tag_clash |= clash;
     }
 }
 
@@ -152,7 +221,7 @@ impl Vocabulary {
     pub fn push_stored(&mut self, term: &str) -> Result<u32, VocabularyError> {
         let parsed = Term::parse(term);
         let key = parsed.key();
-        if let Some(id) = self.ids.get(key) {
+        if let Some(id) = self.ids.get_exact(key) {
             let existing = self.term(id).to_owned();
             return Err(if existing == term {
                 VocabularyError::Duplicate(existing)
@@ -163,7 +232,8 @@ impl Vocabulary {
         Ok(self.push(key, parsed))
     }
 
-    /// The id of the term with fingerprint `key`, if known.
+    /// The id of the term with fingerprint `key`, if known: a known term always gets its own id; an
+    /// unknown one is taken for a known one at most about twice in 10⁹ (see the module docs).
     #[inline]
     pub fn get(&self, key: TermKey) -> Option<u32> {
         self.ids.get(key)
@@ -181,6 +251,7 @@ impl Vocabulary {
     pub fn reserve_exact(&mut self, terms: usize, text_bytes: usize) {
         self.text.reserve_exact(text_bytes);
         self.ends.reserve_exact(terms);
+        self.ids.keys.reserve_exact(terms);
         self.ids.reserve(self.ends.len() + terms);
     }
 
@@ -189,12 +260,13 @@ impl Vocabulary {
     pub fn shrink_to_fit(&mut self) {
         self.text.shrink_to_fit();
         self.ends.shrink_to_fit();
+        self.ids.keys.shrink_to_fit();
     }
 
     /// The id of `term` (fingerprint `key`), adding it if new. Its text is copied only when new.
     #[inline]
     pub fn insert(&mut self, key: TermKey, term: Term<'_>) -> u32 {
-        match self.ids.get(key) {
+        match self.ids.get_exact(key) {
             Some(id) => id,
             None => self.push(key, term),
         }
@@ -214,7 +286,10 @@ impl Vocabulary {
         ids: &mut Vec<u32>,
     ) {
         ids.clear();
-        ids.extend(keys.iter().map(|&key| self.ids.get(key).unwrap_or(EMPTY)));
+        ids.extend(
+            keys.iter()
+                .map(|&key| self.ids.get_exact(key).unwrap_or(EMPTY)),
+        );
         for (i, id) in ids.iter_mut().enumerate() {
             if *id == EMPTY {
                 *id = self.insert(keys[i], term(i));
@@ -306,6 +381,33 @@ mod tests {
             assert_eq!(table.get(key), Some(id as u32));
         }
         assert_eq!(table.get(u64::MAX), None);
+    }
+
+    #[test]
+    fn keys_sharing_a_tag_and_a_probe_sequence_switch_lookups_to_whole_keys() {
+        // Same top bits (the same home slot) and the same low 32 bits (the same tag).
+        let first: TermKey = 0x1000_0000_0000_0005;
+        let second: TermKey = 0x1000_0001_0000_0005;
+        let unknown: TermKey = 0x1000_0002_0000_0005;
+        let mut table = KeyTable::default();
+        table.insert_new(first, 0);
+        assert!(!table.tag_clash);
+        // Before the clash, a lookup by tag takes any key with that tag for the one it meets.
+        assert_eq!(table.get(second), Some(0));
+        assert_eq!(table.get_exact(second), None);
+        table.insert_new(second, 1);
+        assert!(table.tag_clash);
+        assert_eq!(table.get(first), Some(0));
+        assert_eq!(table.get(second), Some(1));
+        assert_eq!(table.get(unknown), None);
+        // Growing keeps every key and finds the clash again.
+        for id in 2..100u32 {
+            table.insert_new(u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15), id);
+        }
+        assert!(table.tag_clash);
+        assert_eq!(table.get(first), Some(0));
+        assert_eq!(table.get(second), Some(1));
+        assert_eq!(table.get(unknown), None);
     }
 
     #[test]
