@@ -14,7 +14,9 @@
 //! where one lookup would meet both (the table notices when it adds the second, about once in
 //! 10⁴ vocabularies of 300,000 terms) and then it compares whole fingerprints too. So a known term
 //! always gets its own id, and a term the vocabulary does not know is taken for a known one only if
-//! its lookup meets a slot with the same 32 bits: at most about twice in 10⁹ unknown terms.
+//! its lookup meets a slot with the same 32 bits: at most about twice in 10⁹ unknown terms. (Both
+//! odds count the occupied slots a probe passes, one or two on average and at most about eight at
+//! three quarters full, each with the same 32 bits by a chance of 2⁻³².)
 
 use crate::text::{Term, TermKey};
 
@@ -42,8 +44,8 @@ struct KeyTable {
     slots: Vec<Slot>,
     /// `64 − log2(slots.len())`: the shift that turns a key into its home slot.
     shift: u32,
-    len: usize,
-    /// Every key by id: what exact lookups compare, and where growing finds each key's new home.
+    /// Every key by id (so also how many the table holds): what exact lookups compare, and where
+    /// growing finds each key's new home.
     keys: Vec<TermKey>,
     /// Whether two keys with the same tag sit where one probe sequence meets both: then a lookup
     /// by tag alone could stop at the wrong one, so every lookup compares whole keys.
@@ -83,16 +85,17 @@ impl KeyTable {
         Self {
             slots: vec![Slot { tag: 0, id: EMPTY }; 1 << log2],
             shift: 64 - log2,
-            len: 0,
             keys: Vec::new(),
             tag_clash: false,
         }
     }
 
-    /// The slot holding `key`, or the empty slot where it would go, comparing whole keys. Also
-    /// tells whether the probe passed a slot with the same tag and another key.
+    /// The slot holding `key`, or the empty slot where it would go, and whether the probe passed a
+    /// slot with the same tag and another key. `EXACT` compares whole keys where the tags agree;
+    /// without it the first slot with the key's tag is taken (the right one while the table has no
+    /// tag clash, for a key it holds), and the probe reads nothing but the slots.
     #[inline]
-    fn position(&self, key: TermKey) -> (usize, bool) {
+    fn position<const EXACT: bool>(&self, key: TermKey) -> (usize, bool) {
         let mask = self.slots.len() - 1;
         let mut i = (key >> self.shift) as usize;
         let mut clash = false;
@@ -103,26 +106,10 @@ impl KeyTable {
                 return (i, clash);
             }
             if slot.tag == tag(key) {
-                if self.keys[slot.id as usize] == key {
+                if !EXACT || self.keys[slot.id as usize] == key {
                     return (i, clash);
                 }
                 clash = true;
-            }
-            i = (i + 1) & mask;
-        }
-    }
-
-    /// The slot holding `key` or an empty one, comparing tags only: the exact slot while the
-    /// table has no tag clash, for a key it holds.
-    #[inline]
-    fn position_by_tag(&self, key: TermKey) -> usize {
-        let mask = self.slots.len() - 1;
-        let mut i = (key >> self.shift) as usize;
-        // Bounded: the table always has an empty slot (it is at most three quarters full).
-        loop {
-            let slot = self.slots[i];
-            if slot.id == EMPTY || slot.tag == tag(key) {
-                return i;
             }
             i = (i + 1) & mask;
         }
@@ -139,7 +126,7 @@ impl KeyTable {
     /// The id of `key`, comparing whole keys.
     #[inline]
     fn get_exact(&self, key: TermKey) -> Option<u32> {
-        let slot = self.slots[self.position(key).0];
+        let slot = self.slots[self.position::<true>(key).0];
         (slot.id != EMPTY).then_some(slot.id)
     }
 
@@ -149,7 +136,7 @@ impl KeyTable {
         if self.tag_clash {
             return self.get_exact(key);
         }
-        let slot = self.slots[self.position_by_tag(key)];
+        let slot = self.slots[self.position::<false>(key).0];
         (slot.id != EMPTY).then_some(slot.id)
     }
 
@@ -178,7 +165,7 @@ impl KeyTable {
     /// Inserts a key that is not in the table, with the next id (`id` is the number of keys).
     fn insert_new(&mut self, key: TermKey, id: u32) {
         debug_assert_eq!(id as usize, self.keys.len());
-        if !fits(self.len + 1, self.slots.len()) {
+        if !fits(self.keys.len() + 1, self.slots.len()) {
             self.rehash(64 - self.shift + 1);
         }
         self.keys.push(key);
@@ -187,9 +174,8 @@ impl KeyTable {
 
     /// Puts `key` (already in `keys` under `id`) into its slot.
     fn place(&mut self, key: TermKey, id: u32) {
-        let (i, clash) = self.position(key);
+        let (i, clash) = self.position::<true>(key);
         self.slots[i] = Slot { tag: tag(key), id };
-        self.len += 1;
         self.tag_clash |= clash;
     }
 }
@@ -372,9 +358,9 @@ mod tests {
             assert_eq!(table.get(key), None);
             table.insert_new(key, id as u32);
         }
-        assert!(fits(table.len, table.slots.len()));
+        assert!(fits(table.keys.len(), table.slots.len()));
         assert!(
-            !fits(table.len, table.slots.len() / 2),
+            !fits(table.keys.len(), table.slots.len() / 2),
             "grown only when needed"
         );
         for (id, &key) in keys.iter().enumerate() {
