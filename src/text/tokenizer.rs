@@ -240,10 +240,15 @@ impl<'a> Tokenizer<'a> {
     #[inline(never)]
     fn load_block(&mut self, start: usize) {
         let rest = self.text.as_bytes().get(start..).unwrap_or_default();
-        let n = rest.len().min(BLOCK);
-        let mut block = [0u8; BLOCK];
-        block[..n].copy_from_slice(&rest[..n]);
-        (self.word, self.high) = block_masks(&block);
+        (self.word, self.high) = match rest.first_chunk::<BLOCK>() {
+            // Every block but the text's last: read in place, no copy.
+            Some(block) => block_masks(block),
+            None => {
+                let mut block = [0u8; BLOCK];
+                block[..rest.len()].copy_from_slice(rest);
+                block_masks(&block)
+            }
+        };
         self.block_start = start;
     }
 
