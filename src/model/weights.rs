@@ -26,9 +26,10 @@
 //! vocabulary-sized tables. So everything scoring needs per term (both term parts, the IDF, where its
 //! `δ` are) is one 32-byte [`TermEntry`], a single cache line read; a term's `δ` for both families
 //! sit together in its row. Most rows are sparse (`(label, δ_top, δ_ovr)` for the counted labels
-//! only); the rows of terms counted under a quarter of the labels or more (numbers, "pct", "mln" on
-//! a 90-label model) are stored densely, one value per label, and added with a vectorised loop. The
-//! sums are the same in both forms, bit for bit (a test checks it).
+//! only, 20 bytes each: see [`Correction`]); the rows of terms counted under a quarter of the labels
+//! or more (numbers, "pct", "mln" on a 90-label model) are stored densely, one value per label, and
+//! added with a vectorised loop. The sums are the same in both forms, bit for bit (a test checks
+//! it).
 
 use ndarray::Array1;
 use serde::{Deserialize, Serialize};
@@ -105,7 +106,13 @@ struct Packed<'a> {
 }
 
 /// The sparse corrections of one counted (term, label) pair, for both families.
+///
+/// Packed to 4-byte alignment: 20 bytes instead of the 24 that aligning the `f64` would take, so a
+/// row of corrections spans fewer cache lines and the whole array is a sixth smaller. (Rows are read
+/// front to back, so a correction that straddles two lines costs no extra miss; the fields are only
+/// ever copied out, never borrowed.)
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[repr(C, packed(4))]
 pub struct Correction {
     /// The label.
     pub label: u32,
@@ -134,6 +141,8 @@ pub struct TermEntry {
     /// End (exclusive) of the term's row in [`Weights::corrections`], or [`DENSE_ROW`].
     pub row_end: u32,
 }
+
+const _: () = assert!(std::mem::size_of::<Correction>() == 20);
 
 /// `TermEntry::row_end` of a term whose corrections are stored densely.
 pub const DENSE_ROW: u32 = u32::MAX;
