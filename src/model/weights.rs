@@ -122,6 +122,9 @@ pub struct Correction {
     pub ovr: f64,
 }
 
+// The packing above holds: the label and the two `f64` with no padding.
+const _: () = assert!(std::mem::size_of::<Correction>() == 20);
+
 /// Everything scoring needs to know about one term, packed so that it costs one cache line read
 /// (the struct is 32 bytes and 32-byte aligned, two to a line): a document's terms are looked up at
 /// random places of a vocabulary-sized table, so four parallel arrays would cost four cache misses
@@ -141,8 +144,6 @@ pub struct TermEntry {
     /// End (exclusive) of the term's row in [`Weights::corrections`], or [`DENSE_ROW`].
     pub row_end: u32,
 }
-
-const _: () = assert!(std::mem::size_of::<Correction>() == 20);
 
 /// `TermEntry::row_end` of a term whose corrections are stored densely.
 pub const DENSE_ROW: u32 = u32::MAX;
