@@ -653,12 +653,18 @@ impl Weights {
         }
     }
 
-    /// Starts loading the first corrections of `term` into the caches.
+    /// Starts loading the corrections of `term` into the caches: a sparse row's first and last
+    /// (a row of a few corrections can straddle two cache lines), a dense row's first.
     #[inline]
     fn prefetch_row(&self, term: &TermEntry) {
         match self.row(term) {
-            Row::Sparse(row) => row.first().map(super::kernels::prefetch),
-            Row::Dense { top, .. } => top.first().map(super::kernels::prefetch),
+            Row::Sparse(row) => {
+                row.first().map(super::kernels::prefetch);
+                row.last().map(super::kernels::prefetch);
+            }
+            Row::Dense { top, .. } => {
+                top.first().map(super::kernels::prefetch);
+            }
         };
     }
 
