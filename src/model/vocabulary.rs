@@ -151,15 +151,27 @@ impl KeyTable {
         }
     }
 
+    /// Shrinks the table to the size growing one doubling at a time would have given it, when a
+    /// [`Vocabulary::reserve`] made it larger than its keys need.
+    fn shrink_to_fit(&mut self) {
+        let mut log2 = MIN_SLOTS_LOG2;
+        while !fits(self.keys.len(), 1 << log2) {
+            log2 += 1;
+        }
+        if log2 < 64 - self.shift {
+            self.rehash(log2);
+        }
+    }
+
     /// Moves every key into a table of `2^log2` slots.
     fn rehash(&mut self, log2: u32) {
-        let mut bigger = Self::with_slots_log2(log2);
-        bigger.keys = std::mem::take(&mut self.keys);
+        let mut resized = Self::with_slots_log2(log2);
+        resized.keys = std::mem::take(&mut self.keys);
         for slot in self.slots.iter().filter(|s| s.id != EMPTY) {
-            let key = bigger.keys[slot.id as usize];
-            bigger.place(key, slot.id);
+            let key = resized.keys[slot.id as usize];
+            resized.place(key, slot.id);
         }
-        *self = bigger;
+        *self = resized;
     }
 
     /// Inserts a key that is not in the table, with the next id (`id` is the number of keys).
@@ -241,12 +253,23 @@ impl Vocabulary {
         self.ids.reserve(self.ends.len() + terms);
     }
 
+    /// Grows the lookup table so that about `terms` more terms fit without growing it again.
+    /// Training reserves for the terms it expects before it adds any: the table then never moves
+    /// its keys, and its probes stay short while it fills (a table grown one doubling at a time
+    /// spends half its time between half and three quarters full). [`Vocabulary::shrink_to_fit`]
+    /// gives back what the estimate overshot.
+    pub fn reserve(&mut self, terms: usize) {
+        self.ids.reserve(self.ends.len().saturating_add(terms));
+    }
+
     /// Gives back the spare capacity of the term text and offsets (their buffers double as terms
-    /// are added, and a model lives long).
+    /// are added, and a model lives long), and shrinks the lookup table to the size it would have
+    /// had without a [`Vocabulary::reserve`].
     pub fn shrink_to_fit(&mut self) {
         self.text.shrink_to_fit();
         self.ends.shrink_to_fit();
         self.ids.keys.shrink_to_fit();
+        self.ids.shrink_to_fit();
     }
 
     /// The id of `term` (fingerprint `key`), adding it if new. Its text is copied only when new.
@@ -420,6 +443,33 @@ mod tests {
             assert_eq!(ids, expected, "{text}");
         }
         assert!(one_by_one.terms().eq(all_at_once.terms()));
+    }
+
+    #[test]
+    fn a_reservation_changes_no_id_and_shrinking_gives_the_grown_size_back() {
+        let terms: Vec<String> = (0..3000).map(|i| format!("term{i}")).collect();
+        let grown = Vocabulary::from_terms(terms.iter().map(String::as_str)).unwrap();
+        // Reserved for far more terms than come, for exactly as many, and for too few.
+        for reserved in [100_000, 3000, 10] {
+            let mut reserving = Vocabulary::default();
+            reserving.reserve(reserved);
+            let before = reserving.ids.slots.len();
+            assert!(fits(reserved, before), "reserved {reserved}");
+            for term in &terms {
+                reserving.push_stored(term).unwrap();
+            }
+            if reserved >= terms.len() {
+                assert_eq!(reserving.ids.slots.len(), before, "never grown");
+            }
+            reserving.shrink_to_fit();
+            assert_eq!(reserving.ids.slots.len(), grown.ids.slots.len());
+            for (id, term) in terms.iter().enumerate() {
+                let key = Term::parse(term).key();
+                assert_eq!(reserving.get(key), Some(id as u32), "{term}");
+                assert_eq!(reserving.get(key), grown.get(key));
+            }
+            assert_eq!(reserving.get(Term::parse("unseen").key()), None);
+        }
     }
 
     #[test]
