@@ -161,32 +161,47 @@ impl Counts {
         documents: &[(&SparseVector, &[u32])],
         min_pairs: u32,
     ) {
-        self.grow_to_vocabulary();
-        for (vector, labels) in documents {
-            self.documents += 1.0;
-            let weight_sum = vector.iter().fold(0.0, |sum, (_, w)| sum + w);
-            self.total_weight += weight_sum;
-            for &label in labels.iter() {
-                self.label_documents[label as usize] += 1.0;
-                self.label_weight[label as usize] += weight_sum;
-            }
-        }
-        // `first[t]..first[t + 1]` will hold term t's (document, weight) pairs.
         let n_terms = self.vocabulary.len();
-        let mut first = vec![0u32; n_terms + 1];
-        for (vector, _) in documents {
-            for &(term, _) in vector.iter() {
-                first[term as usize + 1] += 1;
-            }
-        }
+        let listed: usize = documents.iter().map(|(vector, _)| vector.len()).sum();
+        let concurrently = crate::parallel::cores() >= 2 && listed >= min_pairs as usize;
+        // The per-document totals and each term's pair count, on a second thread while this one
+        // grows the per-term arrays (vocabulary-sized, so mostly fresh memory the kernel has to
+        // map): the totals go on from the current ones, in document order as always.
+        let mut totals = DocumentTotals {
+            documents: self.documents,
+            total_weight: self.total_weight,
+            label_documents: std::mem::take(&mut self.label_documents),
+            label_weight: std::mem::take(&mut self.label_weight),
+        };
+        let mut first = if concurrently {
+            std::thread::scope(|scope| {
+                let worker = scope.spawn(|| {
+                    totals.add(documents);
+                    pair_counts(documents, n_terms)
+                });
+                self.grow_to_vocabulary();
+                worker
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+        } else {
+            self.grow_to_vocabulary();
+            totals.add(documents);
+            pair_counts(documents, n_terms)
+        };
+        self.documents = totals.documents;
+        self.total_weight = totals.total_weight;
+        self.label_documents = totals.label_documents;
+        self.label_weight = totals.label_weight;
+        // `first[t]..first[t + 1]` will hold term t's (document, weight) pairs.
         for t in 0..n_terms {
             first[t + 1] += first[t];
         }
         let pairs = first[n_terms];
         let labels = FlatLabels::new(documents);
-        // Two ranges of terms with about as many pairs each, summed on two threads when it pays.
-        let split = if crate::parallel::cores() >= 2 && pairs >= min_pairs {
-            first.partition_point(|&f| f < pairs / 2).min(n_terms)
+        // Two ranges of terms with about as much work each, summed on two threads when it pays.
+        let split = if concurrently {
+            split_by_work(&first, pairs)
         } else {
             n_terms
         };
@@ -425,6 +440,57 @@ impl FlatLabels {
         let start = d.checked_sub(1).map_or(0, |p| self.ends[p] as usize);
         &self.labels[start..self.ends[d] as usize]
     }
+}
+
+/// The totals [`Counts::add_documents`] keeps per document and per label.
+struct DocumentTotals {
+    documents: f64,
+    total_weight: f64,
+    label_documents: Vec<f64>,
+    label_weight: Vec<f64>,
+}
+
+impl DocumentTotals {
+    /// Adds the documents, in order.
+    fn add(&mut self, documents: &[(&SparseVector, &[u32])]) {
+        for (vector, labels) in documents {
+            self.documents += 1.0;
+            let weight_sum = vector.iter().fold(0.0, |sum, (_, w)| sum + w);
+            self.total_weight += weight_sum;
+            for &label in labels.iter() {
+                self.label_documents[label as usize] += 1.0;
+                self.label_weight[label as usize] += weight_sum;
+            }
+        }
+    }
+}
+
+/// How many of the documents' pairs each term has, shifted by one (`counts[t + 1]` for term `t`,
+/// `counts[0] = 0`): a prefix sum turns it into where each term's pairs start.
+fn pair_counts(documents: &[(&SparseVector, &[u32])], n_terms: usize) -> Vec<u32> {
+    let mut counts = vec![0u32; n_terms + 1];
+    for (vector, _) in documents {
+        for &(term, _) in vector.iter() {
+            counts[term as usize + 1] += 1;
+        }
+    }
+    counts
+}
+
+/// The first term of the upper of two term ranges with about as much work each for
+/// [`TermRange::add`], from where each term's pairs start (`first`, one more entry than terms) and
+/// how many pairs there are. Besides its pairs, every term costs the rebuilding of its row, about
+/// two thirds of a pair (measured on ModApte-90); most terms are rare ones with late ids, so
+/// halving the pairs alone would leave the upper range with most of the terms and the longer
+/// part of the work.
+fn split_by_work(first: &[u32], pairs: u32) -> usize {
+    let n_terms = first.len() - 1;
+    let half = (3 * pairs as usize + 2 * n_terms) / 2;
+    first
+        .iter()
+        .enumerate()
+        .position(|(t, &f)| 3 * f as usize + 2 * t >= half)
+        .unwrap_or(n_terms)
 }
 
 /// Below this many (document, term) pairs, [`Counts::add_documents`] stays on one thread.
