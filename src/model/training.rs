@@ -102,6 +102,11 @@ fn validate(examples: &[Example]) -> Result<(), TrainError> {
 /// (fewer bigrams, or a text that repeats itself) gets it shrunk back once counted.
 const TEXT_BYTES_PER_NEW_TERM: usize = 16;
 
+/// The most terms [`analyse`] reserves for (a 16 MB table): past that the table grows by doubling
+/// as before, so that a corpus whose vocabulary grows more slowly than its text (most do: ever
+/// fewer of its words are new) never makes training allocate far more than it needs up front.
+const MAX_RESERVED_TERMS: usize = 1 << 20;
+
 /// Analyses and counts `examples`. Their raw term frequencies are kept only with `keep_raw` (for the
 /// cross-validation that scores them as held-out text).
 fn analyse(
@@ -117,7 +122,7 @@ fn analyse(
     let text_bytes: usize = texts.iter().map(|t| t.len()).sum();
     counts
         .vocabulary
-        .reserve(text_bytes / TEXT_BYTES_PER_NEW_TERM);
+        .reserve((text_bytes / TEXT_BYTES_PER_NEW_TERM).min(MAX_RESERVED_TERMS));
     let mut ids: Vec<u32> = Vec::new();
     let mut packed: Vec<u64> = Vec::new();
     for_each_tokenized(analyzer, &texts, |first, chunk| {
