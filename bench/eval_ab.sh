@@ -39,18 +39,11 @@ rate() {
   "$1" --only eval --model "$WORK/model" --test "$DATA/${SET}_test.jsonl" --runs "$RUNS" |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["eval_docs_per_s_median"])'
 }
-for i in $(seq 1 "$PAIRS"); do
+results=()
+for pair in $(seq 1 "$PAIRS"); do
   old=$(rate "$OLD")
   new=$(rate "$NEW")
-  echo "pair $i: old $old docs/s, new $new docs/s"
-done | tee "$WORK/pairs.txt"
-python3 - "$WORK/pairs.txt" <<'EOF'
-import re, statistics, sys
-pairs = [tuple(map(float, re.findall(r"(?:old|new) ([0-9.]+)", line))) for line in open(sys.argv[1])]
-ratios = [new / old for old, new in pairs]
-print(f"pairs: {len(pairs)}")
-print(f"old median: {statistics.median(o for o, _ in pairs):,.0f} docs/s")
-print(f"new median: {statistics.median(n for _, n in pairs):,.0f} docs/s")
-print(f"new/old, median of the pairs: {statistics.median(ratios):.3f} "
-      f"(range {min(ratios):.3f}-{max(ratios):.3f})")
-EOF
+  echo "pair $pair: old $old docs/s, new $new docs/s" >&2
+  results+=("$old $new")
+done
+printf '%s\n' "${results[@]}" | python3 bench/pair_ratios.py docs/s 0

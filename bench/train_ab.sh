@@ -50,14 +50,4 @@ for pair in $(seq 1 "$PAIRS"); do
   echo "pair $pair: old ${old} s, new ${new} s" >&2
   results+=("$old $new")
 done
-printf '%s\n' "${results[@]}" | python3 -c '
-import statistics, sys
-pairs = [tuple(map(float, line.split())) for line in sys.stdin if line.strip()]
-old = [p[0] for p in pairs]
-new = [p[1] for p in pairs]
-ratios = [n / o for o, n in pairs]
-print(f"pairs: {len(pairs)}")
-print(f"old median: {statistics.median(old):.3f} s")
-print(f"new median: {statistics.median(new):.3f} s")
-print(f"new/old, median of the pairs: {statistics.median(ratios):.3f} (range {min(ratios):.3f}-{max(ratios):.3f})")
-'
+printf '%s\n' "${results[@]}" | python3 bench/pair_ratios.py s 3

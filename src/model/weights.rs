@@ -108,9 +108,9 @@ struct Packed<'a> {
 /// The sparse corrections of one counted (term, label) pair, for both families.
 ///
 /// Packed to 4-byte alignment: 20 bytes instead of the 24 that aligning the `f64` would take, so a
-/// row of corrections spans fewer cache lines and the whole array is a sixth smaller. (Rows are read
-/// front to back, so a correction that straddles two lines costs no extra miss; the fields are only
-/// ever copied out, never borrowed.)
+/// row of corrections spans fewer cache lines and the whole array is a sixth smaller. (Scoring
+/// prefetches a row's first and last correction, so a row across two lines has both on their way
+/// before it is read; the fields are only ever copied out, never borrowed.)
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[repr(C, packed(4))]
 pub struct Correction {
