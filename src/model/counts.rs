@@ -164,9 +164,9 @@ impl Counts {
         let n_terms = self.vocabulary.len();
         let listed: usize = documents.iter().map(|(vector, _)| vector.len()).sum();
         let concurrently = crate::parallel::cores() >= 2 && listed >= min_pairs as usize;
-        // The per-document totals and each term's pair count, on a second thread while this one
-        // grows the per-term arrays (vocabulary-sized, so mostly fresh memory the kernel has to
-        // map): the totals go on from the current ones, in document order as always.
+        // Each term's pair count on a second thread, while this one grows the per-term arrays
+        // (vocabulary-sized, so mostly fresh memory the kernel has to map) and adds the
+        // per-document totals (on from the current ones, in document order as always).
         let mut totals = DocumentTotals {
             documents: self.documents,
             total_weight: self.total_weight,
@@ -175,11 +175,9 @@ impl Counts {
         };
         let mut first = if concurrently {
             std::thread::scope(|scope| {
-                let worker = scope.spawn(|| {
-                    totals.add(documents);
-                    pair_counts(documents, n_terms)
-                });
+                let worker = scope.spawn(|| pair_counts(documents, n_terms));
                 self.grow_to_vocabulary();
+                totals.add(documents);
                 worker
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
@@ -514,16 +512,21 @@ impl TermRange<'_> {
     fn add(self, documents: &[(&SparseVector, &[u32])], labels: &FlatLabels) {
         let n = self.term_weight.len();
         let base = self.first[0];
+        let pairs = (self.first[n] - base) as usize;
+        // Where each term's next pair goes; past them, a cursor that always points at one spare
+        // slot past the pairs, where every pair of the other range is written and left. (A
+        // document's terms are in no particular order, so a branch on which range a term is in
+        // would be mispredicted half the time.)
         let mut next: Vec<u32> = self.first[..n].iter().map(|f| f - base).collect();
-        let mut by_term: Vec<(u32, f64)> = vec![(0, 0.0); (self.first[n] - base) as usize];
+        next.push(pairs as u32);
+        let mut by_term: Vec<(u32, f64)> = vec![(0, 0.0); pairs + 1];
         for (d, (vector, _)) in documents.iter().enumerate() {
             for &(term, w) in vector.iter() {
                 let local = (term as usize).wrapping_sub(self.start);
-                if local < n {
-                    let slot = &mut next[local];
-                    by_term[*slot as usize] = (d as u32, w);
-                    *slot += 1;
-                }
+                let own = local < n;
+                let slot = &mut next[local.min(n)];
+                by_term[*slot as usize] = (d as u32, w);
+                *slot += u32::from(own);
             }
         }
         // One term's sums per label, in a label-indexed scratch array: the sum of a label starts

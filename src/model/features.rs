@@ -177,6 +177,32 @@ pub fn sublinear_tf(vector: &mut SparseVector) {
     }
 }
 
+/// The training weights of a document's `(term, frequency)` pairs: [`apply_document_transforms`]
+/// of the frequencies as `f64`, to the same bits, without writing them out first.
+pub fn transformed_counts(
+    counts: impl Iterator<Item = (u32, u32)>,
+    transforms: Transforms,
+) -> SparseVector {
+    let mut vector: SparseVector = if transforms.sublinear_tf {
+        let table: &[f64; SUBLINEAR_TABLE_SIZE] = &SUBLINEAR_TABLE;
+        counts
+            .map(|(term, n)| {
+                let w = match table.get(n as usize) {
+                    Some(&w) => w,
+                    None => f64::from(n).ln_1p(),
+                };
+                (term, w)
+            })
+            .collect()
+    } else {
+        counts.map(|(term, n)| (term, f64::from(n))).collect()
+    };
+    if transforms.length_norm {
+        normalize_l2(&mut vector);
+    }
+    vector
+}
+
 /// Applies the sublinear-TF and length-normalisation transforms in place.
 pub fn apply_document_transforms(vector: &mut SparseVector, transforms: Transforms) {
     if transforms.sublinear_tf {
@@ -200,6 +226,28 @@ pub fn normalize_l2(vector: &mut SparseVector) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transformed_counts_are_the_transforms_of_the_counts_to_the_bit() {
+        let counts = [(4, 1), (9, 2), (1, 63), (7, 64), (3, 1000), (8, 1)];
+        for sublinear_tf in [false, true] {
+            for length_norm in [false, true] {
+                let transforms = Transforms {
+                    sublinear_tf,
+                    length_norm,
+                    idf: false,
+                };
+                let mut expected: SparseVector =
+                    counts.iter().map(|&(t, n)| (t, f64::from(n))).collect();
+                apply_document_transforms(&mut expected, transforms);
+                let got = transformed_counts(counts.iter().copied(), transforms);
+                let bits = |v: &SparseVector| -> Vec<(u32, u64)> {
+                    v.iter().map(|&(t, w)| (t, w.to_bits())).collect()
+                };
+                assert_eq!(bits(&got), bits(&expected), "{transforms:?}");
+            }
+        }
+    }
 
     #[test]
     fn sublinear_tf_table_gives_the_bits_of_ln_1p() {

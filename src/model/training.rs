@@ -4,13 +4,15 @@
 //! Cross-validation is cheap because counts are additive: the model for fold `f` is the full counts
 //! minus the fold's own documents, so no fold re-reads the text.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::calibration::{
     expected_calibration_error, fit_temperature, fit_temperature_and_bias, softmax,
 };
 use super::counts::Counts;
-use super::features::{apply_document_transforms, SparseVector};
+use super::features::{transformed_counts, SparseVector};
 use super::tokenized::for_each_tokenized;
 use super::weights::{RawScores, Weights};
 use super::{argmax, Calibration, Example, Metadata, Model, ModelSettings};
@@ -124,35 +126,29 @@ fn analyse(
         .vocabulary
         .reserve((text_bytes / TEXT_BYTES_PER_NEW_TERM).min(MAX_RESERVED_TERMS));
     let mut ids: Vec<u32> = Vec::new();
-    let mut packed: Vec<u64> = Vec::new();
+    // Label index by name, as the examples spell it (a model can have a hundred labels).
+    let mut label_indices: HashMap<&str, u32> = HashMap::new();
     for_each_tokenized(analyzer, &texts, |first, chunk| {
         counts
             .vocabulary
             .insert_all(chunk.keys(), |local| chunk.term(local), &mut ids);
         for (offset, terms) in chunk.documents().enumerate() {
             let i = first + offset;
-            // Sorted by term id as one `u64` (id above, frequency below): ids are distinct
-            // within a document, and sorting plain integers is cheaper than sorting pairs.
-            packed.clear();
-            packed.extend(
-                terms
-                    .iter()
-                    .map(|&(local, n)| (u64::from(ids[local as usize]) << 32) | u64::from(n)),
-            );
-            packed.sort_unstable();
-            let mut vector: SparseVector = packed
-                .iter()
-                .map(|&p| ((p >> 32) as u32, f64::from(p as u32)))
-                .collect();
+            let global = terms.iter().map(|&(local, n)| (ids[local as usize], n));
+            // In the order the chunk lists the document's terms (first occurrence): no sum
+            // depends on it but the document's own (its length and total weight), which every
+            // way of adding this document computes from this same vector.
+            let vector = transformed_counts(global.clone(), settings.transforms);
             let tf = if keep_raw {
-                vector.clone()
+                global.map(|(id, n)| (id, f64::from(n))).collect()
             } else {
                 SparseVector::new()
             };
-            apply_document_transforms(&mut vector, settings.transforms);
             let mut labels: Vec<u32> = Vec::with_capacity(examples[i].labels.len());
             for label in &examples[i].labels {
-                let index = counts.label_index(label.trim());
+                let index = *label_indices
+                    .entry(label.as_str())
+                    .or_insert_with(|| counts.label_index(label.trim()));
                 if !labels.contains(&index) {
                     labels.push(index);
                 }

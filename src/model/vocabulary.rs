@@ -67,6 +67,12 @@ fn tag(key: TermKey) -> u32 {
 }
 
 const EMPTY: u32 = u32::MAX;
+
+/// How many lookups ahead [`Vocabulary::insert_all`] starts loading a key's home slot.
+const KEYS_AHEAD: usize = 16;
+
+/// How many additions ahead [`Vocabulary::insert_all`] loads the slot of an unknown key again.
+const STOPS_AHEAD: usize = 8;
 const MIN_SLOTS_LOG2: u32 = 4;
 
 /// Whether `keys` keys fit in a table of `slots` slots: at most three quarters full.
@@ -96,8 +102,17 @@ impl KeyTable {
     /// tag clash, for a key it holds), and the probe reads nothing but the slots.
     #[inline]
     fn position<const EXACT: bool>(&self, key: TermKey) -> (usize, bool) {
+        self.position_from::<EXACT>(key, (key >> self.shift) as usize)
+    }
+
+    /// [`KeyTable::position`], the probe starting at slot `start` of the key's probe sequence
+    /// instead of at its home: where an earlier probe of the same key stopped at an empty slot,
+    /// if the table has not been rehashed since (slots only fill up in between, so the probe
+    /// would pass the same slots up to there).
+    #[inline]
+    fn position_from<const EXACT: bool>(&self, key: TermKey, start: usize) -> (usize, bool) {
         let mask = self.slots.len() - 1;
-        let mut i = (key >> self.shift) as usize;
+        let mut i = start & mask;
         let mut clash = false;
         // Bounded: the table always has an empty slot (it is at most three quarters full).
         loop {
@@ -112,6 +127,14 @@ impl KeyTable {
                 clash = true;
             }
             i = (i + 1) & mask;
+        }
+    }
+
+    /// Starts loading slot `i` (if there is one).
+    #[inline]
+    fn prefetch_slot(&self, i: usize) {
+        if let Some(slot) = self.slots.get(i) {
+            crate::model::kernels::prefetch(slot);
         }
     }
 
@@ -287,7 +310,8 @@ impl Vocabulary {
     ///
     /// All keys are looked up first, in a loop of independent lookups (the table is far larger than
     /// the CPU caches, and such a loop lets the CPU wait for several misses at once); only the
-    /// unknown ones are then added, one after another.
+    /// unknown ones are then added, one after another, each from the empty slot where its lookup
+    /// stopped (unless the table has grown since) instead of from its home slot again.
     pub fn insert_all<'a>(
         &mut self,
         keys: &[TermKey],
@@ -295,15 +319,70 @@ impl Vocabulary {
         ids: &mut Vec<u32>,
     ) {
         ids.clear();
-        ids.extend(
-            keys.iter()
-                .map(|&key| self.ids.get_exact(key).unwrap_or(EMPTY)),
-        );
-        for (i, id) in ids.iter_mut().enumerate() {
-            if *id == EMPTY {
-                *id = self.insert(keys[i], term(i));
-            }
+        // Per unknown key, in order: where its lookup stopped and whether it met a tag clash.
+        let mut stops: Vec<(usize, bool)> = Vec::new();
+        for &key in keys.iter().take(KEYS_AHEAD) {
+            self.ids.prefetch(key);
         }
+        ids.extend(keys.iter().enumerate().map(|(k, &key)| {
+            if let Some(&later) = keys.get(k + KEYS_AHEAD) {
+                self.ids.prefetch(later);
+            }
+            let (i, clash) = self.ids.position::<true>(key);
+            let id = self.ids.slots[i].id;
+            if id == EMPTY {
+                stops.push((i, clash));
+            }
+            id
+        }));
+        let slots = self.ids.slots.len();
+        // The first lookups' slots have left the caches by the time their keys are added: each
+        // is loaded again a few additions ahead.
+        for &(stop, _) in stops.iter().take(STOPS_AHEAD) {
+            self.ids.prefetch_slot(stop);
+        }
+        let ahead: Vec<usize> = stops
+            .iter()
+            .skip(STOPS_AHEAD)
+            .map(|&(stop, _)| stop)
+            .collect();
+        let mut ahead = ahead.into_iter();
+        let mut stops = stops.into_iter();
+        for (i, id) in ids.iter_mut().enumerate() {
+            if *id != EMPTY {
+                continue;
+            }
+            if let Some(stop) = ahead.next() {
+                self.ids.prefetch_slot(stop);
+            }
+            *id = match stops.next() {
+                Some((stop, clash)) if self.ids.slots.len() == slots => {
+                    let (at, more) = self.ids.position_from::<true>(keys[i], stop);
+                    match self.ids.slots[at].id {
+                        EMPTY => self.push_at(keys[i], term(i), at, clash || more),
+                        // Listed twice: added at its first listing.
+                        known => known,
+                    }
+                }
+                _ => self.insert(keys[i], term(i)),
+            };
+        }
+    }
+
+    /// Adds a term the table does not hold under the next id, into the empty slot `at` where a
+    /// lookup of it stopped (`clash`: whether that lookup passed a slot with its tag), unless the
+    /// table must grow first.
+    fn push_at(&mut self, key: TermKey, term: Term<'_>, at: usize, clash: bool) -> u32 {
+        if !fits(self.ids.keys.len() + 1, self.ids.slots.len()) {
+            return self.push(key, term);
+        }
+        let id = self.ends.len() as u32;
+        term.write_to(&mut self.text);
+        self.ends.push(self.text.len() as u32);
+        self.ids.keys.push(key);
+        self.ids.slots[at] = Slot { tag: tag(key), id };
+        self.ids.tag_clash |= clash;
+        id
     }
 
     fn push(&mut self, key: TermKey, term: Term<'_>) -> u32 {
@@ -425,11 +504,15 @@ mod tests {
         let mut one_by_one = Vocabulary::default();
         let mut all_at_once = Vocabulary::default();
         let mut ids = Vec::new();
+        // Repeated keys in one call, and calls that make the table grow while their unknown
+        // keys are added (it starts with 16 slots).
         for text in [
             "oil prices rose",
             "prices of crude oil fell",
             "oil oil oil",
             "rose fell",
+            "wheat corn barley sorghum rice oats rye soybeans cotton sugar cocoa coffee tea \
+             rubber copper zinc tin lead nickel gold silver platinum wheat corn",
         ] {
             let mut keys = Vec::new();
             let mut spellings = Vec::new();
@@ -443,6 +526,8 @@ mod tests {
             assert_eq!(ids, expected, "{text}");
         }
         assert!(one_by_one.terms().eq(all_at_once.terms()));
+        // The same table too, slot for slot.
+        assert_eq!(format!("{all_at_once:?}"), format!("{one_by_one:?}"));
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub enum NbKind {
 
 /// How the term probabilities of a label (and of its complement) are smoothed. `Default` is
 /// Lidstone, what every model file written before this setting existed used; new models use
-/// Dirichlet for their tag weights (see [`ModelSettings`](super::ModelSettings)).
+/// Dirichlet for their tag weights (see [`ModelSettings`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Smoothing {
@@ -95,9 +95,10 @@ impl SparseWeights {
     }
 }
 
-/// The part of the scoring layout one thread of [`Weights::assemble`] fills: its terms, and the
-/// corrections and dense rows they own, with where those start in the whole.
+/// The part of the scoring layout one block of [`Weights::build`] fills: its terms (from term
+/// `first` on), and the corrections and dense rows they own, with where those start in the whole.
 struct Packed<'a> {
+    first: usize,
     terms: &'a mut [TermEntry],
     corrections: &'a mut [Correction],
     correction_base: usize,
@@ -200,147 +201,154 @@ enum Family {
     LogOdds,
 }
 
-/// One family's weights: the per-label part, the per-term part, and the corrections row by row
-/// with their row starts. The rows are those of `counts.term_label_weight`, entry for entry, so
-/// the labels are read from there (not stored again: this is the transient peak of a training
-/// that builds a model beside the one serving).
-struct Built {
-    weights: SparseWeights,
-    term_base: Vec<f64>,
-    row_start: Vec<u32>,
-    entries: Vec<f64>,
-}
-
-/// The label of every correction of `counts`, in the order of [`Built::entries`].
-fn entry_labels(counts: &Counts) -> impl Iterator<Item = u32> + '_ {
-    counts
-        .term_label_weight
-        .iter()
-        .flat_map(|row| row.as_slice().iter().map(|&(c, _)| c))
-}
-
-/// One family's separable part and its corrections, row by row (rows as in `counts`).
-fn build(
-    counts: &Counts,
+/// How one family of weights is computed from the counts: its smoothing, α and function, with
+/// the few numbers every term needs.
+#[derive(Clone, Copy)]
+struct Recipe {
     alpha: f64,
+    ln_alpha: f64,
     smoothing: Smoothing,
     family: Family,
-    bias: Vec<f64>,
-) -> Built {
-    let n_terms = counts.vocabulary.len();
-    let n_labels = counts.labels.len();
-    let v = n_terms as f64;
-    let ln_alpha = alpha.ln();
-    // Per term: the pseudo-count `a_t` and its logarithm (for Lidstone, α for every term).
-    let pseudo: Vec<(f64, f64)> = match smoothing {
-        Smoothing::Lidstone => vec![(alpha, ln_alpha); n_terms],
-        Smoothing::Dirichlet => counts
-            .term_weight
-            .iter()
-            .map(|&t| {
-                let a = if t > 0.0 && counts.total_weight > 0.0 {
-                    alpha * v * t / counts.total_weight
-                } else {
-                    alpha
-                };
-                (a, a.ln())
-            })
-            .collect(),
-    };
-    let in_den: Vec<f64> = counts
-        .label_weight
-        .iter()
-        .map(|w| (w.max(0.0) + alpha * v).ln())
-        .collect();
-    let out_den: Vec<f64> = counts
-        .label_weight
-        .iter()
-        .map(|w| ((counts.total_weight - w).max(0.0) + alpha * v).ln())
-        .collect();
-    // ln(T_t + a_t): the complement's numerator for a term not counted under the label.
-    let term_out: Vec<f64> = counts
-        .term_weight
-        .iter()
-        .zip(&pseudo)
-        .map(|(t, (a, _))| (t.max(0.0) + a).ln())
-        .collect();
+    /// Vocabulary size.
+    v: f64,
+    /// Sum of all term weights (what Dirichlet pseudo-counts are shares of).
+    total_weight: f64,
+    /// With Dirichlet smoothing, `a_t = T_t · αV / W`, so `ln a_t = ln T_t + ln(αV / W)` and
+    /// `ln(T_t + a_t) = ln T_t + ln(1 + αV / W)`: the two constants.
+    ln_share: f64,
+    ln_one_plus_share: f64,
+}
 
-    let mut row_start = Vec::with_capacity(n_terms + 1);
-    // Exactly one correction per counted pair: sized up front, so that it never doubles.
-    let pairs: usize = counts
-        .term_label_weight
-        .iter()
-        .map(|row| row.as_slice().len())
-        .sum();
-    let mut entries = Vec::with_capacity(pairs);
-    // Raw corrections first: δ_in = ln(n + a) − ln a, δ_out = ln(T − n + a) − ln(T + a).
-    row_start.push(0u32);
-    let rows = counts
-        .term_label_weight
-        .iter()
-        .zip(&counts.term_weight)
-        .zip(&term_out)
-        .zip(&pseudo);
-    for (((row, &total), &ln_total), &(a, ln_a)) in rows {
-        for &(_, n) in row.as_slice() {
-            let n = n.max(0.0);
-            // Only the logarithms the family uses are taken (they are most of the build's time),
-            // and none that is already known: for a term counted under this label only (most
-            // terms), n = T, so ln(n + a) is ln(T + a) and ln(T − n + a) is ln a — the same
-            // operations on the same numbers, so the same bits.
-            let delta_in = || {
-                let ln_in = if n == total.max(0.0) {
-                    ln_total
-                } else {
-                    (n + a).ln()
-                };
-                ln_in - ln_a
-            };
-            let delta_out = || {
-                let out = (total - n).max(0.0);
-                let ln_out = if out == 0.0 { ln_a } else { (out + a).ln() };
-                ln_out - ln_total
-            };
-            let delta = match family {
-                Family::In => delta_in(),
-                Family::NegatedOut { .. } => -delta_out(),
-                Family::LogOdds => delta_in() - delta_out(),
-            };
-            entries.push(delta);
+/// What a family needs of one term: its pseudo-count `a_t`, `ln a_t`, and `ln(T_t + a_t)` (the
+/// complement's numerator for a label the term was not counted under).
+#[derive(Clone, Copy)]
+struct TermPart {
+    a: f64,
+    ln_a: f64,
+    ln_total: f64,
+}
+
+impl Recipe {
+    fn new(counts: &Counts, alpha: f64, smoothing: Smoothing, family: Family) -> Self {
+        let v = counts.vocabulary.len() as f64;
+        let share = alpha * v / counts.total_weight;
+        Self {
+            alpha,
+            ln_alpha: alpha.ln(),
+            smoothing,
+            family,
+            v,
+            total_weight: counts.total_weight,
+            ln_share: share.ln(),
+            ln_one_plus_share: share.ln_1p(),
         }
-        row_start.push(entries.len() as u32);
     }
 
-    // The term part: ln(T_t + a_t) (complement), and for Dirichlet smoothing, where the pseudo-count
-    // of the in-label probability depends on the term, ln a_t (multinomial) or ln a_t − ln(T_t + a_t)
-    // (log-odds) with a label scale of +1. `None`: the term part is `term_out` itself.
-    let dirichlet = smoothing == Smoothing::Dirichlet;
-    let (own_term_base, mut label_base, mut label_scale): (Option<Vec<f64>>, Vec<f64>, Vec<f64>) =
-        match family {
-            Family::In if dirichlet => (
-                Some(pseudo.iter().map(|&(_, ln_a)| ln_a).collect()),
-                in_den.iter().map(|d| -d).collect(),
-                vec![1.0; n_labels],
-            ),
+    /// The per-term numbers of a term whose weights add up to `total` (its `T_t`) and that was
+    /// counted under the labels `row` (`(label, weight)`).
+    #[inline]
+    fn term(&self, total: f64, row: &[(u32, f64)]) -> TermPart {
+        match self.smoothing {
+            Smoothing::Dirichlet if total > 0.0 && self.total_weight > 0.0 => {
+                // Log-odds use `ln a_t` and `ln(T_t + a_t)` only through their difference (a
+                // constant) for a term counted under one label with all its weight, which most
+                // terms are: `ln T_t` is then left out of both (taken as 0), a logarithm saved.
+                let only_their_difference = matches!(self.family, Family::LogOdds)
+                    && matches!(row, [(_, n)] if *n == total);
+                let ln_total_weight = if only_their_difference {
+                    0.0
+                } else {
+                    total.ln()
+                };
+                TermPart {
+                    a: self.alpha * self.v * total / self.total_weight,
+                    ln_a: ln_total_weight + self.ln_share,
+                    ln_total: ln_total_weight + self.ln_one_plus_share,
+                }
+            }
+            // Lidstone, and Dirichlet's pseudo-count for a term with no weight: α.
+            _ => TermPart {
+                a: self.alpha,
+                ln_a: self.ln_alpha,
+                ln_total: (total.max(0.0) + self.alpha).ln(),
+            },
+        }
+    }
+
+    /// The term part of the weights: `ln(T_t + a_t)` (complement), and for Dirichlet smoothing,
+    /// where the pseudo-count of the in-label probability depends on the term, `ln a_t`
+    /// (multinomial) or `ln a_t − ln(T_t + a_t)` (log-odds).
+    #[inline]
+    fn term_base(&self, part: TermPart) -> f64 {
+        match (self.family, self.smoothing) {
+            (Family::In, Smoothing::Dirichlet) => part.ln_a,
+            (Family::LogOdds, Smoothing::Dirichlet) => part.ln_a - part.ln_total,
+            _ => part.ln_total,
+        }
+    }
+
+    /// The correction `δ` of a term (total `total`, numbers `part`) for a label it was counted
+    /// under with weight `n`: with `δ_in = ln(n + a) − ln a` and `δ_out = ln(T − n + a) − ln(T +
+    /// a)`, `δ_in` (multinomial), `−δ_out` (complement) or `δ_in − δ_out` (log-odds).
+    #[inline]
+    fn delta(&self, part: TermPart, total: f64, n: f64) -> f64 {
+        let n = n.max(0.0);
+        // Only the logarithms the family uses are taken (they are most of the build's time), and
+        // none that is already known: for a term counted under this label only (most terms),
+        // n = T, so ln(n + a) is ln(T + a) and ln(T − n + a) is ln a — the same operations on
+        // the same numbers, so the same bits.
+        let delta_in = || {
+            let ln_in = if n == total.max(0.0) {
+                part.ln_total
+            } else {
+                (n + part.a).ln()
+            };
+            ln_in - part.ln_a
+        };
+        let delta_out = || {
+            let out = (total - n).max(0.0);
+            let ln_out = if out == 0.0 {
+                part.ln_a
+            } else {
+                (out + part.a).ln()
+            };
+            ln_out - part.ln_total
+        };
+        match self.family {
+            Family::In => delta_in(),
+            Family::NegatedOut { .. } => -delta_out(),
+            Family::LogOdds => delta_in() - delta_out(),
+        }
+    }
+
+    /// The per-label part of the family with the constant `bias`, and each label's
+    /// `ln(N_¬c + αV)` (what the complement's weight normalisation needs).
+    fn label_parts(&self, counts: &Counts, bias: Vec<f64>) -> (SparseWeights, Vec<f64>) {
+        let (alpha, v, ln_alpha) = (self.alpha, self.v, self.ln_alpha);
+        let n_labels = counts.labels.len();
+        let in_den: Vec<f64> = counts
+            .label_weight
+            .iter()
+            .map(|w| (w.max(0.0) + alpha * v).ln())
+            .collect();
+        let out_den: Vec<f64> = counts
+            .label_weight
+            .iter()
+            .map(|w| ((counts.total_weight - w).max(0.0) + alpha * v).ln())
+            .collect();
+        let dirichlet = self.smoothing == Smoothing::Dirichlet;
+        let (label_base, label_scale): (Vec<f64>, Vec<f64>) = match self.family {
+            Family::In if dirichlet => (in_den.iter().map(|d| -d).collect(), vec![1.0; n_labels]),
             Family::LogOdds if dirichlet => (
-                Some(
-                    pseudo
-                        .iter()
-                        .zip(&term_out)
-                        .map(|(&(_, ln_a), o)| ln_a - o)
-                        .collect(),
-                ),
                 in_den.iter().zip(&out_den).map(|(i, o)| o - i).collect(),
                 vec![1.0; n_labels],
             ),
             Family::In => (
-                None,
                 in_den.iter().map(|d| ln_alpha - d).collect(),
                 vec![0.0; n_labels],
             ),
-            Family::NegatedOut { .. } => (None, out_den.clone(), vec![-1.0; n_labels]),
+            Family::NegatedOut { .. } => (out_den.clone(), vec![-1.0; n_labels]),
             Family::LogOdds => (
-                None,
                 in_den
                     .iter()
                     .zip(&out_den)
@@ -349,40 +357,16 @@ fn build(
                 vec![-1.0; n_labels],
             ),
         };
-    if let Family::NegatedOut { weight_norm: true } = family {
-        // Σ_t |ln θ_t¬c| = −Σ_t ln θ_t¬c, in closed form over the separable part plus the rows.
-        let sum_term_out: f64 = term_out.iter().sum();
-        let mut norm: Vec<f64> = out_den.iter().map(|o| -(sum_term_out - v * o)).collect();
-        for (c, &delta) in entry_labels(counts).zip(&entries) {
-            // entries hold −δ_out here
-            norm[c as usize] += delta;
-        }
-        for c in 0..n_labels {
-            if norm[c] > 0.0 {
-                label_base[c] /= norm[c];
-                label_scale[c] /= norm[c];
-            }
-        }
-        for (c, delta) in entry_labels(counts).zip(entries.iter_mut()) {
-            let n = norm[c as usize];
-            if n > 0.0 {
-                *delta /= n;
-            }
-        }
-    }
-    Built {
-        weights: SparseWeights {
+        let weights = SparseWeights {
             bias: Array1::from(bias),
             label_base: Array1::from(label_base),
             label_scale: Array1::from(label_scale),
-        },
-        term_base: own_term_base.unwrap_or(term_out),
-        row_start,
-        entries,
+        };
+        (weights, out_den)
     }
 }
 
-/// Document frequencies below this get their IDF from a table (see [`Weights::assemble`]).
+/// Document frequencies below this get their IDF from a table (see [`Weights::build`]).
 const IDF_TABLE_SIZE: usize = 1024;
 
 /// Vocabulary size from which [`Weights::compute_concurrently`] uses a second thread.
@@ -398,9 +382,11 @@ fn dense_min_row(counts: &Counts) -> usize {
     }
 }
 
-/// The top-label family of `settings.kind` (Lidstone smoothing with `settings.alpha`).
-fn build_top(counts: &Counts, settings: &ModelSettings) -> Built {
+/// The top-label family of `settings.kind` (Lidstone smoothing with `settings.alpha`) and its
+/// per-label constant.
+fn top_recipe(counts: &Counts, settings: &ModelSettings) -> (Recipe, Vec<f64>) {
     let n_labels = counts.labels.len();
+    let recipe = |family| Recipe::new(counts, settings.alpha, Smoothing::Lidstone, family);
     match settings.kind {
         NbKind::Multinomial => {
             // A label with no document left (possible inside a cross-validation fold) gets
@@ -411,42 +397,59 @@ fn build_top(counts: &Counts, settings: &ModelSettings) -> Built {
                 .iter()
                 .map(|d| (d.max(0.5) / label_total).ln())
                 .collect();
-            build(
-                counts,
-                settings.alpha,
-                Smoothing::Lidstone,
-                Family::In,
-                prior,
-            )
+            (recipe(Family::In), prior)
         }
-        NbKind::Complement => build(
-            counts,
-            settings.alpha,
-            Smoothing::Lidstone,
-            Family::NegatedOut {
+        NbKind::Complement => (
+            recipe(Family::NegatedOut {
                 weight_norm: settings.weight_norm,
-            },
+            }),
             vec![0.0; n_labels],
         ),
-        NbKind::OneVsRest => build(
-            counts,
-            settings.alpha,
-            Smoothing::Lidstone,
-            Family::LogOdds,
-            prior_log_odds(counts),
-        ),
+        NbKind::OneVsRest => (recipe(Family::LogOdds), prior_log_odds(counts)),
     }
 }
 
 /// The one-vs-rest family that decides tags (`settings.tag_smoothing`, `settings.tag_alpha`).
-fn build_ovr(counts: &Counts, settings: &ModelSettings) -> Built {
-    build(
+fn ovr_recipe(counts: &Counts, settings: &ModelSettings) -> Recipe {
+    Recipe::new(
         counts,
         settings.tag_alpha,
         settings.tag_smoothing,
         Family::LogOdds,
-        prior_log_odds(counts),
     )
+}
+
+/// Terms per block of [`Weights::build`]: blocks are claimed by whichever thread is free, so
+/// that the common terms (early ids, long rows) and the rare ones (late ids, one correction) keep
+/// both threads busy alike.
+const BUILD_BLOCK_TERMS: usize = 4096;
+
+/// How many corrections and dense rows the terms of one block of [`Weights::build`] have.
+#[derive(Clone, Copy, Default)]
+struct BlockSize {
+    sparse: usize,
+    dense: usize,
+}
+
+/// Runs `first` and `second`, on two threads with `concurrently` (a panic in either reaches the
+/// caller), else one after the other.
+fn both<A: Send, B: Send>(
+    concurrently: bool,
+    first: impl FnOnce() -> A + Send,
+    second: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    if !concurrently {
+        let a = first();
+        return (a, second());
+    }
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(second);
+        let a = first();
+        match worker.join() {
+            Ok(b) => (a, b),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
 }
 
 impl Weights {
@@ -457,23 +460,14 @@ impl Weights {
         Self::compute_with_dense_rows_from(counts, settings, dense_min_row(counts))
     }
 
-    /// [`Weights::compute`] with the two families built at the same time on two threads, when the
-    /// machine has two cores and the vocabulary is large enough to repay a thread (the end of a
-    /// full training run; cross-validation folds already keep every core busy and use
-    /// [`Weights::compute`]). The result is the same bit for bit.
+    /// [`Weights::compute`] with the terms split between two threads, when the machine has two
+    /// cores and the vocabulary is large enough to repay a thread (the end of a full training
+    /// run; cross-validation folds already keep every core busy and use [`Weights::compute`]).
+    /// The result is the same bit for bit.
     pub fn compute_concurrently(counts: &Counts, settings: &ModelSettings) -> Self {
-        if crate::parallel::cores() < 2 || counts.vocabulary.len() < CONCURRENT_MIN_TERMS {
-            return Self::compute(counts, settings);
-        }
-        let (top, ovr) = std::thread::scope(|scope| {
-            let top = scope.spawn(|| build_top(counts, settings));
-            let ovr = build_ovr(counts, settings);
-            (top.join(), ovr)
-        });
-        match top {
-            Ok(top) => Self::assemble(counts, settings, (top, ovr), dense_min_row(counts), true),
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
+        let concurrently =
+            crate::parallel::cores() >= 2 && counts.vocabulary.len() >= CONCURRENT_MIN_TERMS;
+        Self::build(counts, settings, dense_min_row(counts), concurrently)
     }
 
     /// [`Weights::compute`], storing densely the rows with at least `dense_min_row` corrections.
@@ -482,19 +476,28 @@ impl Weights {
         settings: &ModelSettings,
         dense_min_row: usize,
     ) -> Self {
-        let families = (build_top(counts, settings), build_ovr(counts, settings));
-        Self::assemble(counts, settings, families, dense_min_row, false)
+        Self::build(counts, settings, dense_min_row, false)
     }
 
-    /// Packs both families into the scoring layout (see the module docs).
-    fn assemble(
+    /// Builds both families straight into the scoring layout (see the module docs), term by term:
+    /// each term's entry, and its corrections for both families side by side.
+    ///
+    /// The terms are built in blocks of consecutive terms, on every core with `concurrently`, else
+    /// one after the other: the result is the same bit for bit either way, since every sum over
+    /// terms (the complement's weight normalisation) is made per block and the blocks' sums are
+    /// then added in block order.
+    fn build(
         counts: &Counts,
         settings: &ModelSettings,
-        (top, ovr): (Built, Built),
         dense_min_row: usize,
         concurrently: bool,
     ) -> Self {
         let n_labels = counts.labels.len();
+        let (top_recipe, top_bias) = top_recipe(counts, settings);
+        let ovr_recipe = ovr_recipe(counts, settings);
+        let (mut top, top_out_den) = top_recipe.label_parts(counts, top_bias);
+        let (ovr, _) = ovr_recipe.label_parts(counts, prior_log_odds(counts));
+        let normalize = matches!(top_recipe.family, Family::NegatedOut { weight_norm: true });
         let idf_of = |df: f64| ((1.0 + counts.documents) / (1.0 + df)).ln() + 1.0;
         // Document frequencies are small whole numbers nearly always: their IDF comes from a
         // table made by the same expression (the same bits), not from a logarithm per term.
@@ -516,25 +519,12 @@ impl Weights {
                 1.0
             }
         };
-        // Both families have a correction for exactly the counted pairs, in the same order.
         let n_terms = counts.vocabulary.len();
-        let row_len = |t: usize| (top.row_start[t + 1] - top.row_start[t]) as usize;
-        let is_dense = |t: usize| row_len(t) >= dense_min_row;
-        // The corrections and dense rows of the terms before `t`, counted term by term.
-        let place = |range: std::ops::Range<usize>| {
-            range.fold((0, 0), |(sparse, dense), t| {
-                if is_dense(t) {
-                    (sparse, dense + 1)
-                } else {
-                    (sparse + row_len(t), dense)
-                }
-            })
+        let workers = if concurrently {
+            crate::parallel::cores()
+        } else {
+            1
         };
-        // Two halves of the terms, packed on two threads at the end of a full training run: every
-        // term, correction and dense row lands where the single-threaded order puts it.
-        let split = if concurrently { n_terms / 2 } else { n_terms };
-        let (sparse_low, dense_low) = place(0..split);
-        let (sparse_high, dense_high) = place(split..n_terms);
         let empty_entry = TermEntry {
             top_base: 0.0,
             ovr_base: 0.0,
@@ -542,89 +532,204 @@ impl Weights {
             row_start: 0,
             row_end: 0,
         };
+        // The term entries are allocated while the blocks are sized.
+        let blocks: Vec<std::ops::Range<usize>> = (0..n_terms)
+            .step_by(BUILD_BLOCK_TERMS)
+            .map(|start| start..(start + BUILD_BLOCK_TERMS).min(n_terms))
+            .collect();
+        let (mut terms, sizes) = both(
+            concurrently,
+            || vec![empty_entry; n_terms],
+            || -> Vec<BlockSize> {
+                blocks
+                    .iter()
+                    .map(|block| {
+                        counts.term_label_weight[block.clone()].iter().fold(
+                            BlockSize::default(),
+                            |size, row| {
+                                let len = row.as_slice().len();
+                                if len >= dense_min_row {
+                                    BlockSize {
+                                        dense: size.dense + 1,
+                                        ..size
+                                    }
+                                } else {
+                                    BlockSize {
+                                        sparse: size.sparse + len,
+                                        ..size
+                                    }
+                                }
+                            },
+                        )
+                    })
+                    .collect()
+            },
+        );
+        let sparse_total = sizes.iter().map(|size| size.sparse).sum();
+        let dense_total: usize = sizes.iter().map(|size| size.dense).sum();
         let empty_correction = Correction {
             label: 0,
             top: 0.0,
             ovr: 0.0,
         };
-        let mut terms = vec![empty_entry; n_terms];
-        let mut corrections = vec![empty_correction; sparse_low + sparse_high];
-        let mut dense = vec![0.0; (dense_low + dense_high) * 2 * n_labels];
-        let pack = |first: usize, part: Packed<'_>| {
+        let mut corrections = vec![empty_correction; sparse_total];
+        let mut dense = vec![0.0; dense_total * 2 * n_labels];
+        // Every block's part of the layout, claimed by one thread each.
+        let parts: Vec<std::sync::Mutex<Option<Packed<'_>>>> = {
+            let (mut terms_rest, mut corrections_rest, mut dense_rest) =
+                (&mut terms[..], &mut corrections[..], &mut dense[..]);
+            let (mut correction_base, mut dense_base) = (0, 0);
+            blocks
+                .iter()
+                .zip(&sizes)
+                .map(|(block, size)| {
+                    let (own_terms, rest) =
+                        std::mem::take(&mut terms_rest).split_at_mut(block.len());
+                    terms_rest = rest;
+                    let (own_corrections, rest) =
+                        std::mem::take(&mut corrections_rest).split_at_mut(size.sparse);
+                    corrections_rest = rest;
+                    let (own_dense, rest) =
+                        std::mem::take(&mut dense_rest).split_at_mut(size.dense * 2 * n_labels);
+                    dense_rest = rest;
+                    let part = Packed {
+                        first: block.start,
+                        terms: own_terms,
+                        corrections: own_corrections,
+                        correction_base,
+                        dense: own_dense,
+                        dense_base,
+                    };
+                    correction_base += size.sparse;
+                    dense_base += size.dense;
+                    std::sync::Mutex::new(Some(part))
+                })
+                .collect()
+        };
+        // Fills one block; with `normalize`, returns the block's sum of the complement's term
+        // parts and its sum of corrections per label (what the weight normalisation needs), each
+        // in term order.
+        let fill = |part: Packed<'_>| -> (f64, Vec<f64>) {
             let Packed {
+                first,
                 terms,
                 corrections,
                 correction_base,
                 dense,
                 dense_base,
             } = part;
+            let mut sum_term_out = 0.0;
+            let mut norm = vec![0.0; if normalize { n_labels } else { 0 }];
             let (mut sparse_used, mut dense_used) = (0, 0);
             for (i, entry) in terms.iter_mut().enumerate() {
                 let t = first + i;
-                let pairs = top.row_start[t] as usize..top.row_start[t + 1] as usize;
-                let (row_start, row_end) = if pairs.len() >= dense_min_row {
+                let total = counts.term_weight[t];
+                let labels = counts.term_label_weight[t].as_slice();
+                let (top_part, ovr_part) = (
+                    top_recipe.term(total, labels),
+                    ovr_recipe.term(total, labels),
+                );
+                let (row_start, row_end) = if labels.len() >= dense_min_row {
                     let block = &mut dense[dense_used * 2 * n_labels..][..2 * n_labels];
-                    let labels = counts.term_label_weight[t].as_slice();
-                    for (&(c, _), k) in labels.iter().zip(pairs) {
+                    for &(c, n) in labels {
                         let c = c as usize;
-                        block[c] = top.entries[k];
-                        block[n_labels + c] = ovr.entries[k];
+                        let delta = top_recipe.delta(top_part, total, n);
+                        if normalize {
+                            norm[c] += delta;
+                        }
+                        block[c] = delta;
+                        block[n_labels + c] = ovr_recipe.delta(ovr_part, total, n);
                     }
                     dense_used += 1;
                     ((dense_base + dense_used - 1) as u32, DENSE_ROW)
                 } else {
                     let start = correction_base + sparse_used;
-                    let labels = counts.term_label_weight[t].as_slice();
-                    for (&(label, _), k) in labels.iter().zip(pairs) {
+                    for &(label, n) in labels {
+                        let delta = top_recipe.delta(top_part, total, n);
+                        if normalize {
+                            norm[label as usize] += delta;
+                        }
                         corrections[sparse_used] = Correction {
                             label,
-                            top: top.entries[k],
-                            ovr: ovr.entries[k],
+                            top: delta,
+                            ovr: ovr_recipe.delta(ovr_part, total, n),
                         };
                         sparse_used += 1;
                     }
                     (start as u32, (correction_base + sparse_used) as u32)
                 };
+                let top_base = top_recipe.term_base(top_part);
+                sum_term_out += top_base;
                 *entry = TermEntry {
-                    top_base: top.term_base[t],
-                    ovr_base: ovr.term_base[t],
+                    top_base,
+                    ovr_base: ovr_recipe.term_base(ovr_part),
                     idf: idf(t),
                     row_start,
                     row_end,
                 };
             }
+            (sum_term_out, norm)
         };
-        let (terms_low, terms_high) = terms.split_at_mut(split);
-        let (corrections_low, corrections_high) = corrections.split_at_mut(sparse_low);
-        let (dense_rows_low, dense_rows_high) = dense.split_at_mut(dense_low * 2 * n_labels);
-        let low = Packed {
-            terms: terms_low,
-            corrections: corrections_low,
-            correction_base: 0,
-            dense: dense_rows_low,
-            dense_base: 0,
-        };
-        let high = Packed {
-            terms: terms_high,
-            corrections: corrections_high,
-            correction_base: sparse_low,
-            dense: dense_rows_high,
-            dense_base: dense_low,
-        };
-        if split == n_terms {
-            pack(0, low);
-        } else {
-            std::thread::scope(|scope| {
-                let worker = scope.spawn(|| pack(split, high));
-                pack(0, low);
-                if let Err(panic) = worker.join() {
-                    std::panic::resume_unwind(panic);
+        let sums = crate::parallel::map(&parts, workers, |part| {
+            let part = part
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            part.map(fill)
+        });
+        drop(parts);
+        if normalize {
+            // Σ_t |ln θ_t¬c| = −Σ_t ln θ_t¬c, in closed form over the separable part plus the
+            // corrections (which hold −δ_out here), the blocks' sums added in block order.
+            let v = n_terms as f64;
+            let mut sum_term_out = 0.0;
+            let mut corrections_sum = vec![0.0; n_labels];
+            for (block_sum, block_norm) in sums.iter().flatten() {
+                sum_term_out += block_sum;
+                for (sum, add) in corrections_sum.iter_mut().zip(block_norm) {
+                    *sum += add;
                 }
-            });
+            }
+            let norm: Vec<f64> = top_out_den
+                .iter()
+                .zip(&corrections_sum)
+                .map(|(o, sum)| -(sum_term_out - v * o) + sum)
+                .collect();
+            for (c, &n) in norm.iter().enumerate() {
+                if n > 0.0 {
+                    top.label_base[c] /= n;
+                    top.label_scale[c] /= n;
+                }
+            }
+            let half = corrections.len() / 2;
+            let (corrections_low, corrections_high) = corrections.split_at_mut(half);
+            let dense_half = dense_total / 2 * 2 * n_labels;
+            let (dense_low, dense_high) = dense.split_at_mut(dense_half);
+            let divide = |corrections: &mut [Correction], dense: &mut [f64]| {
+                for correction in corrections.iter_mut() {
+                    let n = norm[correction.label as usize];
+                    if n > 0.0 {
+                        correction.top /= n;
+                    }
+                }
+                // A dense row is zero where the term was not counted, which dividing leaves zero.
+                for block in dense.chunks_exact_mut(2 * n_labels) {
+                    for (value, &n) in block[..n_labels].iter_mut().zip(&norm) {
+                        if n > 0.0 {
+                            *value /= n;
+                        }
+                    }
+                }
+            };
+            both(
+                concurrently,
+                || divide(corrections_low, dense_low),
+                || divide(corrections_high, dense_high),
+            );
         }
         Weights {
-            top: top.weights,
-            ovr: ovr.weights,
+            top,
+            ovr,
             terms,
             corrections,
             dense,
