@@ -4,6 +4,8 @@
 //! on B adds exactly the same numbers, in the same order, as training on A∪B: incremental training is
 //! exact. Counts are kept sparse per term (most terms occur under few labels).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use serde::{Deserialize, Serialize};
 
 use super::features::SparseVector;
@@ -156,6 +158,10 @@ impl Counts {
     }
 
     /// [`Counts::add_documents`], on two threads from `min_pairs` (document, term) pairs on.
+    ///
+    /// On two threads, each regroups the pairs of one half of the documents (the earlier half's
+    /// pairs of a term going before the later half's, so each term's pairs stay in document
+    /// order), then each sums one of two ranges of terms with about as much work.
     fn add_documents_on_two_threads_from(
         &mut self,
         documents: &[(&SparseVector, &[u32])],
@@ -164,76 +170,100 @@ impl Counts {
         let n_terms = self.vocabulary.len();
         let listed: usize = documents.iter().map(|(vector, _)| vector.len()).sum();
         let concurrently = crate::parallel::cores() >= 2 && listed >= min_pairs as usize;
-        // Each term's pair count on a second thread, while this one grows the per-term arrays
-        // (vocabulary-sized, so mostly fresh memory the kernel has to map) and adds the
-        // per-document totals (on from the current ones, in document order as always).
         let mut totals = DocumentTotals {
             documents: self.documents,
             total_weight: self.total_weight,
             label_documents: std::mem::take(&mut self.label_documents),
             label_weight: std::mem::take(&mut self.label_weight),
         };
-        let mut first = if concurrently {
-            std::thread::scope(|scope| {
-                let worker = scope.spawn(|| pair_counts(documents, n_terms));
+        let cut = if concurrently {
+            pairs_cut(documents, listed / 2)
+        } else {
+            documents.len()
+        };
+        let (earlier, later) = documents.split_at(cut);
+        // Each half's pair count per term, the later half's on a second thread while this one
+        // also grows the per-term arrays (vocabulary-sized, so mostly fresh memory the kernel
+        // has to map) and adds the per-document totals (on from the current ones, in document
+        // order as always).
+        let (earlier_counts, later_counts) = both(
+            concurrently,
+            || {
                 self.grow_to_vocabulary();
                 totals.add(documents);
-                worker
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-        } else {
-            self.grow_to_vocabulary();
-            totals.add(documents);
-            pair_counts(documents, n_terms)
-        };
+                pair_counts(earlier, n_terms)
+            },
+            || pair_counts(later, n_terms),
+        );
         self.documents = totals.documents;
         self.total_weight = totals.total_weight;
         self.label_documents = totals.label_documents;
         self.label_weight = totals.label_weight;
-        // `first[t]..first[t + 1]` will hold term t's (document, weight) pairs.
+        // `first[t]..first[t + 1]` will hold term t's pairs, the earlier half's first.
+        let mut first = vec![0u32; n_terms + 1];
         for t in 0..n_terms {
-            first[t + 1] += first[t];
+            first[t + 1] = first[t] + earlier_counts[t] + later_counts[t];
         }
         let pairs = first[n_terms];
-        let labels = FlatLabels::new(documents);
         // Two ranges of terms with about as much work each, summed on two threads when it pays.
         let split = if concurrently {
             split_by_work(&first, pairs)
         } else {
             n_terms
         };
+        // Each range's pairs, in a region of its own; a pair's place in it.
+        let base = |t: usize| {
+            if t < split {
+                first[t]
+            } else {
+                first[t] - first[split]
+            }
+        };
+        let mut earlier_next: Vec<u32> = (0..n_terms).map(base).collect();
+        let mut later_next: Vec<u32> = earlier_next
+            .iter()
+            .zip(&earlier_counts)
+            .map(|(start, count)| start + count)
+            .collect();
+        drop((earlier_counts, later_counts));
+        let region = |len: u32| -> Vec<PairSlot> {
+            std::iter::repeat_with(PairSlot::default)
+                .take(len as usize)
+                .collect()
+        };
+        let (low_pairs, high_pairs) = both(
+            concurrently,
+            || region(first[split]),
+            || region(pairs - first[split]),
+        );
+        let regions = [low_pairs.as_slice(), high_pairs.as_slice()];
+        both(
+            concurrently,
+            || regroup(earlier, 0, split, &mut earlier_next, regions),
+            || regroup(later, cut, split, &mut later_next, regions),
+        );
+        let labels = FlatLabels::new(documents);
         let (df_low, df_high) = self.document_frequency.split_at_mut(split);
         let (weight_low, weight_high) = self.term_weight.split_at_mut(split);
         let (rows_low, rows_high) = self.term_label_weight.split_at_mut(split);
         let n_labels = self.labels.len();
         let low = TermRange {
-            start: 0,
             n_labels,
             first: &first[..=split],
+            pairs: &low_pairs,
             document_frequency: df_low,
             term_weight: weight_low,
             term_label_weight: rows_low,
         };
         let high = TermRange {
-            start: split,
             n_labels,
             first: &first[split..],
+            pairs: &high_pairs,
             document_frequency: df_high,
             term_weight: weight_high,
             term_label_weight: rows_high,
         };
-        if split == n_terms {
-            low.add(documents, &labels);
-            return;
-        }
-        std::thread::scope(|scope| {
-            let worker = scope.spawn(|| high.add(documents, &labels));
-            low.add(documents, &labels);
-            if let Err(panic) = worker.join() {
-                std::panic::resume_unwind(panic);
-            }
-        });
+        both(concurrently, || low.add(&labels), || high.add(&labels));
     }
 
     /// Takes back a document added before (used to build cross-validation fold models).
@@ -463,16 +493,83 @@ impl DocumentTotals {
     }
 }
 
-/// How many of the documents' pairs each term has, shifted by one (`counts[t + 1]` for term `t`,
-/// `counts[0] = 0`): a prefix sum turns it into where each term's pairs start.
+/// How many of the documents' pairs each term has.
 fn pair_counts(documents: &[(&SparseVector, &[u32])], n_terms: usize) -> Vec<u32> {
-    let mut counts = vec![0u32; n_terms + 1];
+    let mut counts = vec![0u32; n_terms];
     for (vector, _) in documents {
         for &(term, _) in vector.iter() {
-            counts[term as usize + 1] += 1;
+            counts[term as usize] += 1;
         }
     }
     counts
+}
+
+/// The number of leading documents that hold about `pairs` (document, term) pairs.
+fn pairs_cut(documents: &[(&SparseVector, &[u32])], pairs: usize) -> usize {
+    let mut seen = 0;
+    documents
+        .iter()
+        .position(|(vector, _)| {
+            seen += vector.len();
+            seen > pairs
+        })
+        .unwrap_or(documents.len())
+}
+
+/// One (document, weight) pair in its term's place, written by whichever thread regroups its
+/// document (the two threads write disjoint places of the same regions, so with atomic stores;
+/// relaxed ones, plain stores on common processors: the threads are joined before any is read).
+#[derive(Default)]
+struct PairSlot {
+    document: AtomicU64,
+    weight: AtomicU64,
+}
+
+/// Writes the pairs of `documents` (the first of which is document `offset` of the batch) into
+/// their terms' places: term `t`'s next place is `next[t]` in the region of its range (the first
+/// for terms below `split`, else the second).
+fn regroup(
+    documents: &[(&SparseVector, &[u32])],
+    offset: usize,
+    split: usize,
+    next: &mut [u32],
+    regions: [&[PairSlot]; 2],
+) {
+    for (i, (vector, _)) in documents.iter().enumerate() {
+        let document = (offset + i) as u64;
+        for &(term, w) in vector.iter() {
+            let t = term as usize;
+            // The region is picked by index, not by a branch: a document lists its terms in no
+            // particular order, so the branch would be mispredicted half the time.
+            let region = regions[usize::from(t >= split)];
+            let place = &mut next[t];
+            let slot = &region[*place as usize];
+            slot.document.store(document, Ordering::Relaxed);
+            slot.weight.store(w.to_bits(), Ordering::Relaxed);
+            *place += 1;
+        }
+    }
+}
+
+/// Runs `first` and `second`, on two threads with `concurrently` (a panic in either reaches the
+/// caller), else one after the other.
+fn both<A: Send, B: Send>(
+    concurrently: bool,
+    first: impl FnOnce() -> A + Send,
+    second: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    if !concurrently {
+        let a = first();
+        return (a, second());
+    }
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(second);
+        let a = first();
+        match worker.join() {
+            Ok(b) => (a, b),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
 }
 
 /// The first term of the upper of two term ranges with about as much work each for
@@ -494,41 +591,24 @@ fn split_by_work(first: &[u32], pairs: u32) -> usize {
 /// Below this many (document, term) pairs, [`Counts::add_documents`] stays on one thread.
 const CONCURRENT_MIN_PAIRS: u32 = 200_000;
 
-/// The per-term counts of the terms `start..start + term_weight.len()`.
+/// The per-term counts of a range of consecutive terms.
 struct TermRange<'a> {
-    start: usize,
     /// How many labels there are (every label index is below it).
     n_labels: usize,
     /// Where each term's pairs start, counting over all terms (one more entry than terms).
     first: &'a [u32],
+    /// The range's pairs, regrouped by term (from `first[0]` on).
+    pairs: &'a [PairSlot],
     document_frequency: &'a mut [f64],
     term_weight: &'a mut [f64],
     term_label_weight: &'a mut [LabelRow],
 }
 
 impl TermRange<'_> {
-    /// Adds the documents' pairs that fall in this range: regrouped by term in document order, then
-    /// summed term by term.
-    fn add(self, documents: &[(&SparseVector, &[u32])], labels: &FlatLabels) {
+    /// Sums the range's pairs term by term, in document order.
+    fn add(self, labels: &FlatLabels) {
         let n = self.term_weight.len();
         let base = self.first[0];
-        let pairs = (self.first[n] - base) as usize;
-        // Where each term's next pair goes; past them, a cursor that always points at one spare
-        // slot past the pairs, where every pair of the other range is written and left. (A
-        // document's terms are in no particular order, so a branch on which range a term is in
-        // would be mispredicted half the time.)
-        let mut next: Vec<u32> = self.first[..n].iter().map(|f| f - base).collect();
-        next.push(pairs as u32);
-        let mut by_term: Vec<(u32, f64)> = vec![(0, 0.0); pairs + 1];
-        for (d, (vector, _)) in documents.iter().enumerate() {
-            for &(term, w) in vector.iter() {
-                let local = (term as usize).wrapping_sub(self.start);
-                let own = local < n;
-                let slot = &mut next[local.min(n)];
-                by_term[*slot as usize] = (d as u32, w);
-                *slot += u32::from(own);
-            }
-        }
         // One term's sums per label, in a label-indexed scratch array: the sum of a label starts
         // as its row's sum, or as the label's first weight when the row has none (as
         // `LabelRow::add` would start it), and adds the rest in document order. The row is then
@@ -537,7 +617,7 @@ impl TermRange<'_> {
         let mut seen = vec![false; self.n_labels];
         let mut touched: Vec<u32> = Vec::new();
         for local in 0..n {
-            let pairs = &by_term
+            let pairs = &self.pairs
                 [(self.first[local] - base) as usize..(self.first[local + 1] - base) as usize];
             if pairs.is_empty() {
                 continue;
@@ -549,10 +629,12 @@ impl TermRange<'_> {
                 seen[label as usize] = true;
                 touched.push(label);
             }
-            for &(d, w) in pairs {
+            for pair in pairs {
+                let d = pair.document.load(Ordering::Relaxed) as usize;
+                let w = f64::from_bits(pair.weight.load(Ordering::Relaxed));
                 self.document_frequency[local] += 1.0;
                 self.term_weight[local] += w;
-                for &label in labels.of(d as usize) {
+                for &label in labels.of(d) {
                     let l = label as usize;
                     if seen[l] {
                         sums[l] += w;
