@@ -135,9 +135,9 @@ fn analyse(
         for (offset, terms) in chunk.documents().enumerate() {
             let i = first + offset;
             let global = terms.iter().map(|&(local, n)| (ids[local as usize], n));
-            // In the order the chunk lists the document's terms (first occurrence): no sum
-            // depends on it but the document's own (its length and total weight), which every
-            // way of adding this document computes from this same vector.
+            // The document's terms in the order of their first occurrence in it (as its chunk
+            // lists them), whatever batch or chunk it comes in: no sum depends on that order but
+            // the document's own (its length and total weight), the same in every batch.
             let vector = transformed_counts(global.clone(), settings.transforms);
             let tf = if keep_raw {
                 global.map(|(id, n)| (id, f64::from(n))).collect()
