@@ -28,8 +28,8 @@
 //! * [`store`] writes model files (in two streaming passes, never a copy in memory), verifies them,
 //!   and manages a directory of versions.
 //! * [`data`] and [`eval`] read JSON Lines examples and compute the metrics of `topicd eval`.
-//! * [`parallel`] spreads independent engine work (CV folds, α candidates, evaluation) over the
-//!   cores.
+//! * [`parallel`] spreads independent engine work (CV folds, α candidates, evaluation, the weight
+//!   build's blocks) over the cores, and splits the counting's steps in two.
 //! * [`service`] is the gRPC layer; the engine knows nothing about gRPC.
 
 pub mod cli;

@@ -1,6 +1,7 @@
 //! Order-preserving parallel map over the machine's cores, for the engine's embarrassingly parallel
-//! loops (cross-validation folds, α candidates, evaluation). Results never depend on the number of
-//! threads: each item is computed alone and results come back in item order.
+//! loops (cross-validation folds, α candidates, evaluation, the weight build's blocks), and a
+//! two-part fork-join for the steps that split in two (counting). Results never depend on the
+//! number of threads: each item is computed alone and results come back in item order.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -47,6 +48,28 @@ pub fn map<T: Sync, R: Send>(items: &[T], workers: usize, f: impl Fn(&T) -> R + 
     slots.into_iter().flatten().collect()
 }
 
+/// Runs `first` and `second`, on two threads with `concurrently` (the calling thread runs `first`;
+/// a panic in either is resumed on it), else one after the other. What the engine's two-part steps
+/// (counting, the weight build) do on a machine with two cores.
+pub fn both<A: Send, B: Send>(
+    concurrently: bool,
+    first: impl FnOnce() -> A + Send,
+    second: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    if !concurrently {
+        let a = first();
+        return (a, second());
+    }
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(second);
+        let a = first();
+        match worker.join() {
+            Ok(b) => (a, b),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -57,6 +80,26 @@ mod tests {
             assert_eq!(super::map(&items, workers, |x| x * x), expected);
         }
         assert!(super::map(&[] as &[u64], 4, |x| *x).is_empty());
+    }
+
+    #[test]
+    fn both_gives_both_results_and_a_panic_in_either_reaches_the_caller() {
+        for concurrently in [false, true] {
+            assert_eq!(super::both(concurrently, || 1, || "two"), (1, "two"));
+            for first_fails in [false, true] {
+                let outcome = std::panic::catch_unwind(|| {
+                    super::both(
+                        concurrently,
+                        || assert!(!first_fails, "the first fails"),
+                        || assert!(first_fails, "the second fails"),
+                    )
+                });
+                assert!(
+                    outcome.is_err(),
+                    "concurrently {concurrently}, first fails {first_fails}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -186,7 +186,7 @@ impl Counts {
         // also grows the per-term arrays (vocabulary-sized, so mostly fresh memory the kernel
         // has to map) and adds the per-document totals (on from the current ones, in document
         // order as always).
-        let (earlier_counts, later_counts) = both(
+        let (earlier_counts, later_counts) = crate::parallel::both(
             concurrently,
             || {
                 self.grow_to_vocabulary();
@@ -231,13 +231,13 @@ impl Counts {
                 .take(len as usize)
                 .collect()
         };
-        let (low_pairs, high_pairs) = both(
+        let (low_pairs, high_pairs) = crate::parallel::both(
             concurrently,
             || region(first[split]),
             || region(pairs - first[split]),
         );
         let regions = [low_pairs.as_slice(), high_pairs.as_slice()];
-        both(
+        crate::parallel::both(
             concurrently,
             || regroup(earlier, 0, split, &mut earlier_next, regions),
             || regroup(later, cut, split, &mut later_next, regions),
@@ -263,7 +263,7 @@ impl Counts {
             term_weight: weight_high,
             term_label_weight: rows_high,
         };
-        both(concurrently, || low.add(&labels), || high.add(&labels));
+        crate::parallel::both(concurrently, || low.add(&labels), || high.add(&labels));
     }
 
     /// Takes back a document added before (used to build cross-validation fold models).
@@ -549,27 +549,6 @@ fn regroup(
             *place += 1;
         }
     }
-}
-
-/// Runs `first` and `second`, on two threads with `concurrently` (a panic in either reaches the
-/// caller), else one after the other.
-fn both<A: Send, B: Send>(
-    concurrently: bool,
-    first: impl FnOnce() -> A + Send,
-    second: impl FnOnce() -> B + Send,
-) -> (A, B) {
-    if !concurrently {
-        let a = first();
-        return (a, second());
-    }
-    std::thread::scope(|scope| {
-        let worker = scope.spawn(second);
-        let a = first();
-        match worker.join() {
-            Ok(b) => (a, b),
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
-    })
 }
 
 /// The first term of the upper of two term ranges with about as much work each for

@@ -431,27 +431,6 @@ struct BlockSize {
     dense: usize,
 }
 
-/// Runs `first` and `second`, on two threads with `concurrently` (a panic in either reaches the
-/// caller), else one after the other.
-fn both<A: Send, B: Send>(
-    concurrently: bool,
-    first: impl FnOnce() -> A + Send,
-    second: impl FnOnce() -> B + Send,
-) -> (A, B) {
-    if !concurrently {
-        let a = first();
-        return (a, second());
-    }
-    std::thread::scope(|scope| {
-        let worker = scope.spawn(second);
-        let a = first();
-        match worker.join() {
-            Ok(b) => (a, b),
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
-    })
-}
-
 impl Weights {
     /// Computes the weights for `counts`: the top-label weights with Lidstone smoothing
     /// `settings.alpha`, the one-vs-rest weights with `settings.tag_smoothing` and
@@ -537,7 +516,7 @@ impl Weights {
             .step_by(BUILD_BLOCK_TERMS)
             .map(|start| start..(start + BUILD_BLOCK_TERMS).min(n_terms))
             .collect();
-        let (mut terms, sizes) = both(
+        let (mut terms, sizes) = crate::parallel::both(
             concurrently,
             || vec![empty_entry; n_terms],
             || -> Vec<BlockSize> {
@@ -721,7 +700,7 @@ impl Weights {
                     }
                 }
             };
-            both(
+            crate::parallel::both(
                 concurrently,
                 || divide(corrections_low, dense_low),
                 || divide(corrections_high, dense_high),
