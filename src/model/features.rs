@@ -166,14 +166,24 @@ static SUBLINEAR_TABLE: std::sync::LazyLock<[f64; SUBLINEAR_TABLE_SIZE]> =
 /// numbers nearly always; those come from a table (a logarithm costs more than the rest of a
 /// term's scoring), anything else from `f64::ln_1p`. The result is the same either way.
 pub fn sublinear_tf(vector: &mut SparseVector) {
-    let table: &[f64; SUBLINEAR_TABLE_SIZE] = &SUBLINEAR_TABLE;
     for (_, w) in vector.iter_mut() {
-        let n = *w as usize;
-        *w = if n as f64 == *w && n < SUBLINEAR_TABLE_SIZE {
-            table[n]
+        let n = *w as u32;
+        *w = if f64::from(n) == *w {
+            sublinear_count(n)
         } else {
             w.ln_1p()
         };
+    }
+}
+
+/// `ln(1 + n)` of a whole term frequency: from the table below [`SUBLINEAR_TABLE_SIZE`], else from
+/// `f64::ln_1p` (the same bits either way).
+#[inline]
+fn sublinear_count(n: u32) -> f64 {
+    let table: &[f64; SUBLINEAR_TABLE_SIZE] = &SUBLINEAR_TABLE;
+    match table.get(n as usize) {
+        Some(&w) => w,
+        None => f64::from(n).ln_1p(),
     }
 }
 
@@ -184,16 +194,7 @@ pub fn transformed_counts(
     transforms: Transforms,
 ) -> SparseVector {
     let mut vector: SparseVector = if transforms.sublinear_tf {
-        let table: &[f64; SUBLINEAR_TABLE_SIZE] = &SUBLINEAR_TABLE;
-        counts
-            .map(|(term, n)| {
-                let w = match table.get(n as usize) {
-                    Some(&w) => w,
-                    None => f64::from(n).ln_1p(),
-                };
-                (term, w)
-            })
-            .collect()
+        counts.map(|(term, n)| (term, sublinear_count(n))).collect()
     } else {
         counts.map(|(term, n)| (term, f64::from(n))).collect()
     };

@@ -141,9 +141,7 @@ impl KeyTable {
     /// Starts loading the home slot of `key`.
     #[inline]
     fn prefetch(&self, key: TermKey) {
-        if let Some(slot) = self.slots.get((key >> self.shift) as usize) {
-            crate::model::kernels::prefetch(slot);
-        }
+        self.prefetch_slot((key >> self.shift) as usize);
     }
 
     /// The id of `key`, comparing whole keys.
@@ -336,26 +334,22 @@ impl Vocabulary {
             id
         }));
         let slots = self.ids.slots.len();
-        // The first lookups' slots have left the caches by the time their keys are added: each
-        // is loaded again a few additions ahead.
+        // The lookups' slots have left the caches by the time their keys are added: each is
+        // loaded again a few additions ahead.
         for &(stop, _) in stops.iter().take(STOPS_AHEAD) {
             self.ids.prefetch_slot(stop);
         }
-        let ahead: Vec<usize> = stops
-            .iter()
-            .skip(STOPS_AHEAD)
-            .map(|&(stop, _)| stop)
-            .collect();
-        let mut ahead = ahead.into_iter();
-        let mut stops = stops.into_iter();
+        let mut added = 0;
         for (i, id) in ids.iter_mut().enumerate() {
             if *id != EMPTY {
                 continue;
             }
-            if let Some(stop) = ahead.next() {
-                self.ids.prefetch_slot(stop);
+            if let Some(&(later, _)) = stops.get(added + STOPS_AHEAD) {
+                self.ids.prefetch_slot(later);
             }
-            *id = match stops.next() {
+            let stop = stops.get(added).copied();
+            added += 1;
+            *id = match stop {
                 Some((stop, clash)) if self.ids.slots.len() == slots => {
                     let (at, more) = self.ids.position_from::<true>(keys[i], stop);
                     match self.ids.slots[at].id {

@@ -34,7 +34,7 @@
 use ndarray::Array1;
 use serde::{Deserialize, Serialize};
 
-use super::counts::Counts;
+use super::counts::{Counts, LabelRow};
 use super::features::{SparseVector, Transforms};
 use super::ModelSettings;
 
@@ -431,6 +431,70 @@ struct BlockSize {
     dense: usize,
 }
 
+impl BlockSize {
+    /// The size of the terms with these label rows, dense from `dense_min_row` corrections on.
+    fn of(rows: &[LabelRow], dense_min_row: usize) -> Self {
+        let mut size = Self::default();
+        for row in rows {
+            let len = row.as_slice().len();
+            if len >= dense_min_row {
+                size.dense += 1;
+            } else {
+                size.sparse += len;
+            }
+        }
+        size
+    }
+}
+
+/// Divides the complement's weights of every label by its norm (Rennie et al.'s weight
+/// normalisation, where the norm is positive): the label part, and the corrections and dense rows
+/// (halves of each on two threads with `concurrently`).
+fn divide_by_norm(
+    top: &mut SparseWeights,
+    corrections: &mut [Correction],
+    dense: &mut [f64],
+    norm: &[f64],
+    concurrently: bool,
+) {
+    let n_labels = norm.len();
+    if n_labels == 0 {
+        // No label, so no weight either.
+        return;
+    }
+    for (c, &n) in norm.iter().enumerate() {
+        if n > 0.0 {
+            top.label_base[c] /= n;
+            top.label_scale[c] /= n;
+        }
+    }
+    let half = corrections.len() / 2;
+    let (corrections_low, corrections_high) = corrections.split_at_mut(half);
+    let dense_half = dense.len() / (2 * n_labels) / 2 * (2 * n_labels);
+    let (dense_low, dense_high) = dense.split_at_mut(dense_half);
+    let divide = |corrections: &mut [Correction], dense: &mut [f64]| {
+        for correction in corrections.iter_mut() {
+            let n = norm[correction.label as usize];
+            if n > 0.0 {
+                correction.top /= n;
+            }
+        }
+        // A dense row is zero where the term was not counted, which dividing leaves zero.
+        for block in dense.chunks_exact_mut(2 * n_labels) {
+            for (value, &n) in block[..n_labels].iter_mut().zip(norm) {
+                if n > 0.0 {
+                    *value /= n;
+                }
+            }
+        }
+    };
+    crate::parallel::both(
+        concurrently,
+        || divide(corrections_low, dense_low),
+        || divide(corrections_high, dense_high),
+    );
+}
+
 impl Weights {
     /// Computes the weights for `counts`: the top-label weights with Lidstone smoothing
     /// `settings.alpha`, the one-vs-rest weights with `settings.tag_smoothing` and
@@ -523,23 +587,7 @@ impl Weights {
                 blocks
                     .iter()
                     .map(|block| {
-                        counts.term_label_weight[block.clone()].iter().fold(
-                            BlockSize::default(),
-                            |size, row| {
-                                let len = row.as_slice().len();
-                                if len >= dense_min_row {
-                                    BlockSize {
-                                        dense: size.dense + 1,
-                                        ..size
-                                    }
-                                } else {
-                                    BlockSize {
-                                        sparse: size.sparse + len,
-                                        ..size
-                                    }
-                                }
-                            },
-                        )
+                        BlockSize::of(&counts.term_label_weight[block.clone()], dense_min_row)
                     })
                     .collect()
             },
@@ -674,37 +722,7 @@ impl Weights {
                 .zip(&corrections_sum)
                 .map(|(o, sum)| -(sum_term_out - v * o) + sum)
                 .collect();
-            for (c, &n) in norm.iter().enumerate() {
-                if n > 0.0 {
-                    top.label_base[c] /= n;
-                    top.label_scale[c] /= n;
-                }
-            }
-            let half = corrections.len() / 2;
-            let (corrections_low, corrections_high) = corrections.split_at_mut(half);
-            let dense_half = dense_total / 2 * 2 * n_labels;
-            let (dense_low, dense_high) = dense.split_at_mut(dense_half);
-            let divide = |corrections: &mut [Correction], dense: &mut [f64]| {
-                for correction in corrections.iter_mut() {
-                    let n = norm[correction.label as usize];
-                    if n > 0.0 {
-                        correction.top /= n;
-                    }
-                }
-                // A dense row is zero where the term was not counted, which dividing leaves zero.
-                for block in dense.chunks_exact_mut(2 * n_labels) {
-                    for (value, &n) in block[..n_labels].iter_mut().zip(&norm) {
-                        if n > 0.0 {
-                            *value /= n;
-                        }
-                    }
-                }
-            };
-            crate::parallel::both(
-                concurrently,
-                || divide(corrections_low, dense_low),
-                || divide(corrections_high, dense_high),
-            );
+            divide_by_norm(&mut top, &mut corrections, &mut dense, &norm, concurrently);
         }
         Weights {
             top,
@@ -945,6 +963,22 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn counts_without_labels_give_weights_that_score_no_label() {
+        let mut counts = Counts::default();
+        for word in ["alpha", "beta"] {
+            let key = crate::text::fingerprint::word_key(word);
+            counts.vocabulary.insert(key, crate::text::Term::Word(word));
+        }
+        counts.grow_to_vocabulary();
+        for concurrently in [false, true] {
+            let weights =
+                Weights::build(&counts, &ModelSettings::default(), usize::MAX, concurrently);
+            let scores = weights.score(&vec![(0, 1.0), (1, 2.0)]);
+            assert!(scores.top.is_empty() && scores.ovr.is_empty());
         }
     }
 
