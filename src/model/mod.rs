@@ -646,6 +646,14 @@ impl Model {
 /// free bits can number) takes the general path.
 fn descending_order(probabilities: &[f64], top_k: usize) -> Vec<u32> {
     let n = probabilities.len();
+    if top_k == 1 {
+        // The first of the exact order below, found in one pass: the highest probability by
+        // `total_order_key`, the lowest index among equals.
+        return (0..n as u32)
+            .min_by_key(|&c| (Reverse(total_order_key(probabilities[c as usize])), c))
+            .into_iter()
+            .collect();
+    }
     let index_bits = usize::BITS - n.leading_zeros();
     let packable = index_bits <= 20 && probabilities.iter().all(|p| (0.0..=1.0).contains(p));
     let exact_key = |c: u32| Reverse(total_order_key(probabilities[c as usize]));
@@ -920,7 +928,8 @@ mod tests {
         assert_eq!(descending_order(&near_tie, 2), vec![50, 10]);
         // Outside [0, 1] (never a probability, but never a wrong order either): the general path.
         let odd = [0.5, f64::NAN, 2.0, -1.0, 0.5];
-        assert_eq!(descending_order(&odd, 0), reference_order(&odd, 0));
-        assert_eq!(descending_order(&odd, 2), reference_order(&odd, 2));
+        for top_k in [0, 1, 2] {
+            assert_eq!(descending_order(&odd, top_k), reference_order(&odd, top_k));
+        }
     }
 }

@@ -23,12 +23,7 @@ impl NumberFilter {
         match self.mode {
             NumberMode::Drop => false,
             NumberMode::Shape => {
-                let digits = token
-                    .bytes()
-                    .take_while(|&b| b != b'.')
-                    .filter(u8::is_ascii_digit)
-                    .count()
-                    .min(9);
+                let digits = shape_digits(token);
                 token.clear();
                 token.push('#');
                 token.push(char::from(b'0' + digits as u8));
@@ -38,6 +33,26 @@ impl NumberFilter {
         }
     }
 }
+
+/// The digits before the first `.` of a number (see [`is_number`]), at most [`MAX_SHAPE_DIGITS`]:
+/// what the number becomes in [`NumberMode::Shape`] (`#` and that count); `None` for a token that
+/// is not a number.
+pub fn number_digits(token: &str) -> Option<usize> {
+    is_number(token).then(|| shape_digits(token))
+}
+
+/// The digits of a number before its first `.`, at most [`MAX_SHAPE_DIGITS`].
+fn shape_digits(number: &str) -> usize {
+    number
+        .bytes()
+        .take_while(|&b| b != b'.')
+        .filter(u8::is_ascii_digit)
+        .count()
+        .min(MAX_SHAPE_DIGITS)
+}
+
+/// The largest digit count a number shape spells (`#9` stands for nine digits or more).
+pub const MAX_SHAPE_DIGITS: usize = 9;
 
 /// Whether a token is a number: digits, with `.` or `,` inside. (Mixed tokens such as "2nd" or
 /// "f16" are words.)
@@ -285,6 +300,12 @@ impl StopWordSet {
 fn stop_word_set() -> &'static StopWordSet {
     static SET: std::sync::OnceLock<StopWordSet> = std::sync::OnceLock::new();
     SET.get_or_init(|| StopWordSet::new(STOP_WORDS))
+}
+
+/// [`is_stop_word`] of a token already packed by [`pack`] (or the tokenizer's equivalent).
+#[inline]
+pub fn is_packed_stop_word(packed: u128) -> bool {
+    stop_word_set().contains(packed)
 }
 
 /// True when `token` (lower-case) is an English stop word. Compares packed integers, not strings.

@@ -19,7 +19,7 @@ use std::cell::Cell;
 
 use serde::{Deserialize, Serialize};
 
-use filters::{is_number, is_stop_word, light_stem, NumberFilter};
+use filters::{is_number, is_stop_word, light_stem, NumberFilter, MAX_SHAPE_DIGITS};
 use fingerprint::{bigram_key, headline_key, word_key};
 pub use fingerprint::{Term, TermKey, HEADLINE_MARKER};
 use tokenizer::{Token, Tokenizer};
@@ -164,15 +164,23 @@ pub fn headline(text: &str) -> Option<&str> {
 struct TokenCache {
     settings: Option<AnalyzerSettings>,
     entries: Vec<CachedToken>,
+    /// What the filter chain makes of a number, by its digit count before any `.` (capped at
+    /// [`MAX_SHAPE_DIGITS`]; index 0 is never used): with numbers shaped or dropped that count is
+    /// all that decides it. Numbers take this table instead of the entries: news has many
+    /// different ones, each of which would cost a miss and could push a word out. `None` when
+    /// numbers are kept as they are.
+    number_shapes: Option<[Filtered; MAX_SHAPE_DIGITS + 1]>,
 }
 
 impl TokenCache {
-    /// Empties the cache unless it was filled with these settings.
-    fn use_settings(&mut self, settings: &AnalyzerSettings) {
+    /// Empties the cache unless it was filled with `analyzer`'s settings.
+    fn use_settings(&mut self, analyzer: &Analyzer) {
+        let settings = &analyzer.settings;
         if self.settings.as_ref() != Some(settings) || self.entries.len() != TOKEN_CACHE_SLOTS {
             self.entries.clear();
             self.entries
                 .resize(TOKEN_CACHE_SLOTS, CachedToken::default());
+            self.number_shapes = analyzer.number_shapes();
             self.settings = Some(settings.clone());
         }
     }
@@ -339,7 +347,7 @@ impl Analyzer {
     fn cached_terms(&self, text: &str, kind: TextKind, mut emit: impl FnMut(CachedTerm<'_, '_>)) {
         let (mut word, previous) = WORD_BUFFERS.with(Cell::take);
         let mut cache = TOKEN_CACHE.with(Cell::take);
-        cache.use_settings(&self.settings);
+        cache.use_settings(self);
         // Two inlined calls, so that each is compiled for its own pass.
         self.cached_pass(text, Pass::Body, &mut cache, &mut word, &mut emit);
         if let Some(headline) = self.headline_of(text, kind) {
@@ -371,13 +379,27 @@ impl Analyzer {
                 Token::Ascii(run) => Some(run),
                 Token::Written => None,
             };
-            let packed = match ascii {
-                Some(run) => run.packed_lower(),
-                None => filters::pack(word.as_bytes()),
+            // A number is decided by its digit count alone (see `TokenCache::number_shapes`).
+            let number = cache.number_shapes.and_then(|shapes| {
+                let digits = match ascii {
+                    Some(run) => run.digits().map(|n| n.min(MAX_SHAPE_DIGITS)),
+                    None => filters::number_digits(word),
+                };
+                digits.map(|d| shapes[d])
+            });
+            let packed = match (number, ascii) {
+                (Some(_), _) => None,
+                (None, Some(run)) => run.packed_lower(),
+                (None, None) => filters::pack(word.as_bytes()),
             };
             let mut filtered = true;
-            let outcome = match packed {
-                Some(packed) => {
+            let outcome = match (number, packed) {
+                (Some(shaped), _) => {
+                    // Like a cache hit: the spelling is worked out only on request.
+                    filtered = false;
+                    shaped
+                }
+                (None, Some(packed)) => {
                     let entry = &mut cache.entries[TokenCache::slot(packed)];
                     if entry.token == packed {
                         filtered = false;
@@ -387,12 +409,12 @@ impl Analyzer {
                         }
                         *entry = CachedToken {
                             token: packed,
-                            filtered: self.filter(numbers, word),
+                            filtered: self.filter_packed(numbers, word, Some(packed)),
                         };
                     }
                     entry.filtered
                 }
-                None => {
+                (None, None) => {
                     if let Some(run) = ascii {
                         run.push_lower_to(word);
                     }
@@ -431,11 +453,28 @@ impl Analyzer {
     /// is about). Neither keeps a number in drop mode or a token too short once stemmed.
     #[inline]
     fn filter(&self, numbers: NumberFilter, word: &mut String) -> Filtered {
+        self.filter_packed(numbers, word, None)
+    }
+
+    /// [`Analyzer::filter`] of a token whose packed form (`filters::pack` of `word`) the caller
+    /// already has, which the stop-word check then takes instead of packing the word again.
+    #[inline]
+    fn filter_packed(
+        &self,
+        numbers: NumberFilter,
+        word: &mut String,
+        packed: Option<u128>,
+    ) -> Filtered {
         let number = is_number(word);
         if !numbers.apply(word) {
             return Filtered::default();
         }
-        let stop_word = self.settings.stop_words && is_stop_word(word);
+        // Only a number can have been rewritten (into its shape) since it was packed.
+        let stop_word = self.settings.stop_words
+            && match packed {
+                Some(packed) if !number => filters::is_packed_stop_word(packed),
+                _ => is_stop_word(word),
+            };
         if stop_word && !self.settings.headline {
             return Filtered::default();
         }
@@ -455,6 +494,23 @@ impl Analyzer {
             in_body: !stop_word,
             in_headline: !number,
         }
+    }
+
+    /// What [`Analyzer::filter`] makes of a number of each digit count (see
+    /// `TokenCache::number_shapes`); `None` when numbers are kept as they are (each its own term).
+    fn number_shapes(&self) -> Option<[Filtered; MAX_SHAPE_DIGITS + 1]> {
+        if self.settings.numbers == NumberMode::Keep {
+            return None;
+        }
+        let numbers = NumberFilter::new(self.settings.numbers);
+        let mut word = String::new();
+        Some(std::array::from_fn(|digits| {
+            // Every number with this many digits before its `.` is shaped alike, so "1…1" stands
+            // for them all (index 0, which no number has, gets the one-digit outcome).
+            word.clear();
+            word.extend(std::iter::repeat_n('1', digits.max(1)));
+            self.filter(numbers, &mut word)
+        }))
     }
 
     /// Calls `emit` with the spelling of every term of `text`, in the order of
@@ -638,6 +694,47 @@ mod tests {
                 analyzer.for_each_key(&text, TextKind::Document, |key| got.push(key));
                 assert!(expected.len() > 1000, "{s:?}");
                 assert_eq!(got, expected, "round {round}, {s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn numbers_skip_the_cache_with_the_outcome_of_the_filter_chain() {
+        // Every kind of number the tokenizer hands over (plain digit runs, decimals, thousands,
+        // leading zeros, more than nine digits, more than the cache's 16 bytes), words that start
+        // with a digit, in a headline (which drops numbers) and in the body, repeated so that the
+        // second reading finds the cache warm.
+        let numbers = "1 7 42 007 0.5 3.5 1,200 1,200.75 12345678 123456789 1234567890 \
+                       98765432109876543210 2nd 3d f16 1987 10.0.1 5,5 0 00";
+        let text = format!("Q3 profit 1,200 mln vs 987 in 1987\n{numbers}. {numbers}\n\n{numbers}");
+        for numbers_mode in [NumberMode::Shape, NumberMode::Drop, NumberMode::Keep] {
+            let settings = AnalyzerSettings {
+                numbers: numbers_mode,
+                ..AnalyzerSettings::default()
+            };
+            let analyzer = Analyzer::new(settings.clone());
+            let mut expected = Vec::new();
+            analyzer.for_each_term_key(&text, |key, term| expected.push((key, term.to_string())));
+            assert!(expected.len() > 20, "{settings:?}");
+            for round in 0..2 {
+                let mut keys = Vec::new();
+                analyzer.for_each_key(&text, TextKind::Document, |key| keys.push(key));
+                let expected_keys: Vec<TermKey> = expected.iter().map(|(k, _)| *k).collect();
+                assert_eq!(keys, expected_keys, "round {round}, {settings:?}");
+                let mut spelled = Vec::new();
+                let mut words: Vec<String> = Vec::new();
+                analyzer.for_each_cached_term(&text, |term| match term {
+                    CachedTerm::Word(key, mut spelling) => {
+                        let word = spelling.get().to_owned();
+                        spelled.push((key, word.clone()));
+                        words.push(word);
+                    }
+                    CachedTerm::Bigram(key) => {
+                        let n = words.len();
+                        spelled.push((key, format!("{} {}", words[n - 2], words[n - 1])));
+                    }
+                });
+                assert_eq!(spelled, expected, "round {round}, {settings:?}");
             }
         }
     }

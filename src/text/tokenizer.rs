@@ -45,6 +45,20 @@ pub struct AsciiRun<'a> {
 }
 
 impl<'a> AsciiRun<'a> {
+    /// The run's length when it is made of digits only (a number as [`super::filters::is_number`]
+    /// sees it: a run has no `.` or `,`), else `None`.
+    #[inline(always)]
+    pub fn digits(&self) -> Option<usize> {
+        let run = &self.text[self.start..self.end];
+        // Most runs are words: their first byte decides.
+        match run.first() {
+            Some(first) if first.is_ascii_digit() => {
+                run.iter().all(u8::is_ascii_digit).then_some(run.len())
+            }
+            _ => None,
+        }
+    }
+
     /// Appends the run to `out`, lower-cased.
     pub fn push_lower_to(&self, out: &mut String) {
         // One table lookup per byte lower-cases it (no copy call, whose length dispatch
