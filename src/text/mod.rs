@@ -325,7 +325,8 @@ impl Analyzer {
     /// Most tokens of a text are words seen many times before, so what the filter chain (numbers,
     /// stop words, stemmer, minimum length, fingerprint) makes of a token of up to 16 bytes is
     /// remembered in a small per-thread cache, keyed by the token's exact bytes. A repeated word
-    /// then costs one table probe instead of the chain's data-dependent branches.
+    /// then costs one table probe instead of the chain's data-dependent branches. A number, when
+    /// numbers are shaped or dropped, is decided by its digit count alone and skips the cache.
     #[inline]
     pub fn for_each_key(&self, text: &str, kind: TextKind, mut emit: impl FnMut(TermKey)) {
         self.cached_terms(text, kind, |term| match term {
