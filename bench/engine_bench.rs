@@ -31,8 +31,9 @@
 //!   `short_latency_us` is the cost of meeting a document for the first time.
 //!
 //! With `--only train-count` it times counting-only training and nothing else, and prints
-//! `train_count_first_s`, `train_count_s` and `train_count_median_s`: bench/run.sh alternates such runs with scikit-learn's
-//! fit (`sk_bench.py --only fit`), so that both sides of the training ratio see the same machine load.
+//! `train_count_first_s`, `train_count_s` and `train_count_median_s`: bench/run.sh alternates such
+//! runs with scikit-learn's fit (`sk_bench.py --only fit`), so that both sides of the training
+//! ratio see the same machine load.
 //! With `--only eval` it loads a model file (the one `topicd train` wrote) and times
 //! `topicd::eval::evaluate` on the test set and nothing else, printing `eval_docs_per_s`,
 //! `eval_docs_per_s_median` and `eval_workers`: bench/run.sh alternates such runs with
@@ -144,25 +145,20 @@ fn time_training(
     examples: &[Example],
     runs: usize,
 ) -> Result<Training, BoxError> {
-    let mut seconds = Vec::with_capacity(runs);
-    let mut first = None;
+    // Run 0 is the untimed one; its seconds are kept apart.
+    let mut seconds = Vec::with_capacity(runs + 1);
     let mut last = None;
     for _ in 0..=runs {
         // The previous run's model is dropped before this run starts, as sk_bench.py drops each
         // fitted model before the next fit: every run starts with the same memory held.
         drop(last.take());
         let started = Instant::now();
-        let model = Model::train(settings, examples, &mut |_| {})?;
-        let elapsed = started.elapsed().as_secs_f64();
-        if first.is_none() {
-            first = Some(elapsed);
-        } else {
-            seconds.push(elapsed);
-        }
-        last = Some(model);
+        last = Some(Model::train(settings, examples, &mut |_| {})?);
+        seconds.push(started.elapsed().as_secs_f64());
     }
+    let first = seconds.remove(0);
     Ok(Training {
-        first: first.ok_or("no run")?,
+        first,
         seconds,
         model: last.ok_or("no run")?,
     })

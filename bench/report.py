@@ -216,10 +216,8 @@ def load_pairs(raw, prefix, topicd_runs, topicd_median, sklearn_median, optional
         t, s = load(f"{raw}/{prefix}_{i}_topicd.json"), load(f"{raw}/{prefix}_{i}_sklearn.json")
         if not t or not s:
             break
-        if optional:
-            pairs.append((t.get(topicd_median), s.get(sklearn_median), len(t[topicd_runs])))
-        else:
-            pairs.append((t[topicd_median], s[sklearn_median], len(t[topicd_runs])))
+        figure = dict.get if optional else dict.__getitem__
+        pairs.append((figure(t, topicd_median), figure(s, sklearn_median), len(t[topicd_runs])))
     return pairs
 
 

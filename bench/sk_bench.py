@@ -16,8 +16,9 @@ alpha in {0.01, 0.1, 0.3, 1}; single-label files use the classifier directly, mu
 The metrics are computed exactly as `topicd eval` computes them (see metrics() below).
 
 Timing (median of --runs): vectorize+fit of CountVectorizer + MultinomialNB alpha=0.1 (one-vs-rest
-for --multilabel; after one untimed fit, whose time is kept as fit_first_s), batch transform+predict_proba over the test set, and the latency of
-transform+predict_proba on one short test document (at most --short-words words).
+for --multilabel; after one untimed fit, whose time is kept as fit_first_s), batch
+transform+predict_proba over the test set, and the latency of transform+predict_proba on one short
+test document (at most --short-words words).
 """
 
 import argparse
@@ -277,6 +278,18 @@ def fit_seconds(texts, y, multilabel):
     return time.perf_counter() - t0, vec, clf
 
 
+def timed_fits(texts, y, multilabel, runs):
+    """One untimed fit, as bench-engine starts its trainings, then `runs` timed ones: (the untimed
+    fit's seconds, the timed fits' seconds, the last fit's vectorizer and classifier)."""
+    first_s = fit_seconds(texts, y, multilabel)[0]
+    fit_s = []
+    vec = clf = None
+    for _ in range(runs):
+        seconds, vec, clf = fit_seconds(texts, y, multilabel)
+        fit_s.append(seconds)
+    return first_s, fit_s, vec, clf
+
+
 def batch_rates(vec, clf, test_texts, runs):
     """Documents per second of transform + predict_proba over the whole test set: one untimed pass,
     then `runs` timed ones."""
@@ -295,13 +308,7 @@ def timing(train, test, multilabel, mlb, runs, latency_rounds, short_words, late
     texts = [d[0] for d in train]
     y = targets(train, multilabel, mlb)
     test_texts = [d[0] for d in test]
-    fit_s = []
-    # One untimed fit first, as bench-engine starts its trainings (its time kept apart).
-    fit_first_s = fit_seconds(texts, y, multilabel)[0]
-    vec = clf = None
-    for _ in range(runs):
-        seconds, vec, clf = fit_seconds(texts, y, multilabel)
-        fit_s.append(seconds)
+    fit_first_s, fit_s, vec, clf = timed_fits(texts, y, multilabel, runs)
     batch = batch_rates(vec, clf, test_texts, runs)
     short = [t for t in test_texts if len(t.split()) <= short_words]
     # Evenly spread sample of the short documents (one-vs-rest over 90 labels takes ms per call).
@@ -369,9 +376,7 @@ def main():
     out = {"name": a.name, "train_docs": len(train), "test_docs": len(test), "multilabel": a.multilabel}
     if a.only == "fit":
         texts, y = [d[0] for d in train], targets(train, a.multilabel, mlb)
-        # One untimed fit first, as bench-engine starts its trainings (its time kept apart).
-        out["fit_first_s"] = fit_seconds(texts, y, a.multilabel)[0]
-        out["fit_s"] = [fit_seconds(texts, y, a.multilabel)[0] for _ in range(a.runs)]
+        out["fit_first_s"], out["fit_s"], _, _ = timed_fits(texts, y, a.multilabel, a.runs)
         out["fit_median_s"] = statistics.median(out["fit_s"])
         with open(a.out, "w", encoding="utf-8") as f:
             json.dump(out, f, indent=1)

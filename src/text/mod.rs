@@ -388,38 +388,38 @@ impl Analyzer {
                 };
                 digits.map(|d| shapes[d])
             });
-            let packed = match (number, ascii) {
-                (Some(_), _) => None,
-                (None, Some(run)) => run.packed_lower(),
-                (None, None) => filters::pack(word.as_bytes()),
-            };
             let mut filtered = true;
-            let outcome = match (number, packed) {
-                (Some(shaped), _) => {
-                    // Like a cache hit: the spelling is worked out only on request.
-                    filtered = false;
-                    shaped
-                }
-                (None, Some(packed)) => {
-                    let entry = &mut cache.entries[TokenCache::slot(packed)];
-                    if entry.token == packed {
-                        filtered = false;
-                    } else {
+            let outcome = if let Some(shaped) = number {
+                // Like a cache hit: the spelling is worked out only on request.
+                filtered = false;
+                shaped
+            } else {
+                let packed = match ascii {
+                    Some(run) => run.packed_lower(),
+                    None => filters::pack(word.as_bytes()),
+                };
+                match packed {
+                    Some(packed) => {
+                        let entry = &mut cache.entries[TokenCache::slot(packed)];
+                        if entry.token == packed {
+                            filtered = false;
+                        } else {
+                            if let Some(run) = ascii {
+                                run.push_lower_to(word);
+                            }
+                            *entry = CachedToken {
+                                token: packed,
+                                filtered: self.filter_packed(numbers, word, Some(packed)),
+                            };
+                        }
+                        entry.filtered
+                    }
+                    None => {
                         if let Some(run) = ascii {
                             run.push_lower_to(word);
                         }
-                        *entry = CachedToken {
-                            token: packed,
-                            filtered: self.filter_packed(numbers, word, Some(packed)),
-                        };
+                        self.filter(numbers, word)
                     }
-                    entry.filtered
-                }
-                (None, None) => {
-                    if let Some(run) = ascii {
-                        run.push_lower_to(word);
-                    }
-                    self.filter(numbers, word)
                 }
             };
             let Some(key) = outcome.key(pass) else {
