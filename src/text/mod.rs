@@ -94,9 +94,9 @@ thread_local! {
 const MAX_KEPT_WORD_BYTES: usize = 1024;
 
 /// Entries of the per-thread token cache of [`Analyzer::for_each_key`], what classification reads
-/// (32 bytes each: half a megabyte, half of a core's second-level cache here). A news collection
-/// has tens of thousands of different words; a quarter as many entries lost more to misses (R8
-/// `eval` +3% with this size, measured against it in alternating runs).
+/// (32 bytes each: half a megabyte per classifying thread, half of a core's second-level cache
+/// here). A news collection has tens of thousands of different words; with a quarter as many
+/// entries, R8 `eval` was 3–4% slower in alternating runs (README, "What was done": d8b220d).
 const CLASSIFYING_CACHE_SLOTS: usize = 16384;
 
 /// Entries of the per-thread token cache of [`Analyzer::for_each_cached_term`], what training
