@@ -207,38 +207,40 @@ def timing_section(doc, raw, summary):
     pairs_section(doc, raw, summary)
 
 
-def load_pairs(raw, prefix, topicd_runs, topicd_median, sklearn_median, optional=False):
-    """The alternating pairs `{prefix}_{i}_topicd.json` / `{prefix}_{i}_sklearn.json`, i = 1, 2, …:
-    (topicd's median, sklearn's median, topicd's number of runs) for each pair; with `optional`, a
-    figure the files lack is None."""
+def load_pair_files(raw, prefix):
+    """The alternating pairs' outputs `{prefix}_{i}_topicd.json` / `{prefix}_{i}_sklearn.json`,
+    i = 1, 2, …, as (topicd's JSON, sklearn's JSON) for each pair."""
     pairs = []
     for i in range(1, 1000):
         t, s = load(f"{raw}/{prefix}_{i}_topicd.json"), load(f"{raw}/{prefix}_{i}_sklearn.json")
         if not t or not s:
             break
-        figure = dict.get if optional else dict.__getitem__
-        pairs.append((figure(t, topicd_median), figure(s, sklearn_median), len(t[topicd_runs])))
+        pairs.append((t, s))
     return pairs
+
+
+def pair_figures(files, topicd_runs, topicd_median, sklearn_median):
+    """(topicd's median, sklearn's median, topicd's number of runs) of each pair of `files`."""
+    return [(t[topicd_median], s[sklearn_median], len(t[topicd_runs])) for t, s in files]
 
 
 def pairs_section(doc, raw, summary):
     """Counting-only training against sklearn's fit, the two run alternately: the target's ratio."""
     rows = []
     for name, _ in DATASETS:
-        pairs = load_pairs(raw, f"pair_{name}", "train_count_s", "train_count_median_s", "fit_median_s")
+        files = load_pair_files(raw, f"pair_{name}")
+        pairs = pair_figures(files, "train_count_s", "train_count_median_s", "fit_median_s")
         if not pairs:
             continue
         ratios = [ratio(s, t) for t, s, _ in pairs]
         m = med(ratios)
         v = doc.target(f"{name}: training >= 10x sklearn (topicd counting only vs sklearn vectorize+fit, "
                        "median of the alternating pairs)", m, m is not None and m >= 10)
-        # The untimed first run of each process (runs made before this field existed have none).
-        firsts = [(t, s, n) for t, s, n in
-                  load_pairs(raw, f"pair_{name}", "train_count_s", "train_count_first_s", "fit_first_s", True)
-                  if t is not None and s is not None]
+        # The untimed first run of each process.
+        firsts = pair_figures(files, "train_count_s", "train_count_first_s", "fit_first_s")
         first_ratios = [ratio(s, t) for t, s, _ in firsts]
         first = (f"{fmt(med([t for t, _, _ in firsts]), 3)} / {fmt(med([s for _, s, _ in firsts]), 3)}, "
-                 f"{fmt(med(first_ratios), 2)}x") if firsts else "-"
+                 f"{fmt(med(first_ratios), 2)}x")
         rows.append([name, len(pairs), pairs[0][2],
                      ", ".join(f"{fmt(t, 3)} / {fmt(s, 3)}" for t, s, _ in pairs),
                      ", ".join(f"{fmt(r, 1)}x" for r in ratios), fmt(med([t for t, _, _ in pairs]), 3),
@@ -247,7 +249,7 @@ def pairs_section(doc, raw, summary):
             "pairs": [{"topicd_count_s": t, "sklearn_fit_s": s} for t, s, _ in pairs],
             "ratios": ratios, "median_ratio": m,
             "first_runs": [{"topicd_count_s": t, "sklearn_fit_s": s} for t, s, _ in firsts],
-            "first_run_median_ratio": med(first_ratios) if firsts else None}
+            "first_run_median_ratio": med(first_ratios)}
     if rows:
         doc.p("### Training, the two sides alternating")
         doc.p()
@@ -307,8 +309,8 @@ def eval_pairs_section(doc, raw, summary):
     """`topicd eval` throughput against sklearn's batch predict, the two run alternately: the target."""
     rows = []
     for name, _ in DATASETS:
-        pairs = load_pairs(raw, f"evalpair_{name}", "eval_docs_per_s", "eval_docs_per_s_median",
-                           "batch_docs_per_s_median")
+        pairs = pair_figures(load_pair_files(raw, f"evalpair_{name}"), "eval_docs_per_s",
+                             "eval_docs_per_s_median", "batch_docs_per_s_median")
         if not pairs:
             continue
         ratios = [ratio(t, s) for t, s, _ in pairs]
